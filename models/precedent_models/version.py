@@ -1,0 +1,3 @@
+"""Converter version: bump when the generated model changes, so setups rebuild."""
+
+CONVERTER_VERSION = 1

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs (cached in precedent's data directory),
+# then runs the Python model tests, the Rust tests and the end-to-end tests.
+#   bash tests/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "setup: Python packages, ONNX Runtime, default model, tiny test model (cached)"
+home=$(PYTHONPATH=models python3 -m precedent_models.setup --tiny-out target/models/tiny)
+export PRECEDENT_HOME="$home"
+export ORT_DYLIB_PATH="$home/runtime/libonnxruntime.so"
+export PRECEDENT_TEST_MODEL="$root/target/models/tiny"
+export PRECEDENT_GGUF="$home/sources/SmolLM2-135M-Instruct.Q4_1.gguf"
+py="$home/venv/bin/python"
+"$py" -m pip install --quiet --disable-pip-version-check -r models/requirements-dev.txt
+
+step "model conversion tests (Python)"
+(cd models && "$py" -m pytest -q tests)
+
+step "Rust tests"
+cargo build --release -p precedent
+cargo test --workspace --release
+
+step "end-to-end tests (the real binary)"
+PRECEDENT_BIN="$root/target/release/precedent" "$py" -m pytest -q tests
