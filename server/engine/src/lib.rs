@@ -2,3 +2,24 @@
 //!
 //! No LSP, no JSON-RPC, no editor concepts beyond plain byte offsets.
 //! Each module adds itself below with a one-line doc comment.
+
+/// Reading a reference corpus into prose documents with provenance and sentences.
+pub mod corpus;
+/// The on-disk index: f16 keys, values, provenance, documents, metadata, graph; one file.
+pub mod datastore;
+/// Building a datastore from a corpus with the language model (incremental by content hash).
+pub mod indexer;
+/// kNN-LM scoring: p_kNN from neighbours, log-space interpolation, adaptive λ, tuning.
+pub mod knn;
+/// The kNN-LM distribution for a context: LM + corpus neighbours + document cache.
+pub mod knnlm;
+/// The language model: manifest, tokenizer, ONNX session worker, KV cache, scoring.
+pub mod lm;
+/// Where precedent's data directory, runtime library and models live.
+pub mod paths;
+/// ONNX Runtime, loaded once per process from `ORT_DYLIB_PATH` or the data directory.
+pub mod runtime;
+/// Nearest-neighbour search over the keys: exact brute force and HNSW.
+pub mod search;
+/// Whole-word next-word suggestions with their supporting corpus sentences.
+pub mod suggest;

@@ -1,0 +1,325 @@
+//! Building a kNN-LM datastore from a corpus: one entry per target token, key = the model's
+//! kNN key for the context before it, value = the token, plus where it came from.
+//!
+//! Documents are read in path order. A document whose path and content hash are already in
+//! the previous index has its entries copied from there instead of re-encoded (incremental
+//! updates); the result is the same file a full rebuild would write.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use half::slice::HalfFloatSliceExt;
+
+use crate::corpus::{self, CorpusConfig, Document, Warning};
+use crate::datastore::{
+    Datastore, DatastoreError, DatastoreWriter, DocumentInfo, Provenance, SentenceInfo,
+};
+use crate::lm::{LanguageModel, LmError, ScoreOptions};
+use crate::search::{self, HnswParams};
+
+/// How the corpus is cut into model windows and how the search graph is built.
+#[derive(Clone, Debug)]
+pub struct IndexOptions {
+    pub corpus: CorpusConfig,
+    /// Longest context of one model run; each target gets at least `window - stride` tokens
+    /// of left context (or all that precede it).
+    pub window: usize,
+    pub stride: usize,
+    pub hnsw: HnswParams,
+    /// Re-encode every document even if the previous index has it.
+    pub full_rebuild: bool,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        IndexOptions {
+            corpus: CorpusConfig::default(),
+            window: 512,
+            stride: 256,
+            hnsw: HnswParams::default(),
+            full_rebuild: false,
+        }
+    }
+}
+
+/// Progress of an indexing run, reported as it goes.
+#[derive(Clone, Debug)]
+pub enum IndexProgress {
+    /// The corpus was read: documents and their total token count.
+    CorpusRead { documents: usize, tokens: usize },
+    /// `tokens_done` of `tokens_total` tokens are in the datastore (encoded or reused).
+    Encoding {
+        tokens_done: usize,
+        tokens_total: usize,
+    },
+    /// The search graph is being built.
+    Graph { done: usize, total: usize },
+}
+
+/// What an indexing run did.
+#[derive(Clone, Debug, Default)]
+pub struct IndexReport {
+    pub documents: usize,
+    pub reused_documents: usize,
+    pub removed_documents: usize,
+    pub entries: usize,
+    /// Tokens run through the model (reused documents excluded).
+    pub encoded_tokens: usize,
+    pub encode_seconds: f64,
+    pub graph_seconds: f64,
+    pub warnings: Vec<Warning>,
+    pub file_bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error(transparent)]
+    Corpus(#[from] corpus::CorpusError),
+    #[error(transparent)]
+    Model(#[from] LmError),
+    #[error(transparent)]
+    Datastore(#[from] DatastoreError),
+    #[error("invalid indexing options: {0}")]
+    Options(String),
+}
+
+/// Indexes the corpus under `inputs` into the index file `out` (replaced atomically).
+pub fn build_index(
+    model: &LanguageModel,
+    inputs: &[PathBuf],
+    out: &Path,
+    options: &IndexOptions,
+    progress: &mut dyn FnMut(IndexProgress),
+) -> Result<IndexReport, IndexError> {
+    if options.stride == 0 || options.stride >= options.window {
+        return Err(IndexError::Options(format!(
+            "need 1 <= stride ({}) < window ({})",
+            options.stride, options.window
+        )));
+    }
+    let corpus = corpus::read_corpus(inputs, &options.corpus)?;
+    let manifest = model.manifest();
+    let previous = if options.full_rebuild {
+        None
+    } else {
+        open_previous(out, &manifest.fingerprint)
+    };
+    let reusable = previous
+        .as_ref()
+        .map(reusable_documents)
+        .unwrap_or_default();
+
+    let tokenizer = model.tokenizer();
+    let mut tokenized = Vec::with_capacity(corpus.documents.len());
+    for document in &corpus.documents {
+        tokenized.push(tokenizer.encode_with_offsets(document.text())?);
+    }
+    let tokens_total: usize = tokenized.iter().map(|t| t.len().saturating_sub(1)).sum();
+    progress(IndexProgress::CorpusRead {
+        documents: corpus.documents.len(),
+        tokens: tokens_total,
+    });
+
+    let mut writer = DatastoreWriter::create(out, &manifest.fingerprint, manifest.key_dim)?;
+    let mut report = IndexReport {
+        documents: corpus.documents.len(),
+        ..IndexReport::default()
+    };
+    let mut tokens_done = 0;
+    let started = Instant::now();
+    let mut seen_previous = 0;
+    for (document, spans) in corpus.documents.iter().zip(&tokenized) {
+        let hash = hash_bytes(document.content_hash());
+        let info = document_info(document);
+        let id = writer.add_document(&info);
+        let key = (document.path().to_string_lossy().into_owned(), hash);
+        if let (Some(store), Some(&old_id)) = (previous.as_ref(), reusable.get(&key)) {
+            let copied = copy_entries(store, old_id, id, &mut writer)?;
+            report.reused_documents += 1;
+            seen_previous += 1;
+            tokens_done += copied;
+        } else {
+            let targets = spans.len().saturating_sub(1);
+            if targets > 0 {
+                encode_document(model, document, spans, id, options, &mut writer)?;
+                report.encoded_tokens += targets;
+            }
+            tokens_done += targets;
+        }
+        progress(IndexProgress::Encoding {
+            tokens_done,
+            tokens_total,
+        });
+    }
+    report.encode_seconds = started.elapsed().as_secs_f64();
+    report.removed_documents = previous
+        .as_ref()
+        .map_or(0, |p| p.document_count() - seen_previous);
+    report.entries = writer.len();
+    writer.set_metadata(serde_json::json!({
+        "model": manifest.name,
+        "window": options.window,
+        "stride": options.stride,
+        "documents": report.documents,
+    }));
+    drop(previous);
+    let graph_started = Instant::now();
+    search::commit_with_graph(writer, &options.hnsw, &mut |done, total| {
+        progress(IndexProgress::Graph { done, total })
+    })?;
+    report.graph_seconds = graph_started.elapsed().as_secs_f64();
+    report.warnings = corpus.warnings;
+    report.file_bytes = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    Ok(report)
+}
+
+/// The previous index at `out`, if it exists and was built for this model.
+fn open_previous(out: &Path, fingerprint: &str) -> Option<Datastore> {
+    if !out.exists() {
+        return None;
+    }
+    match Datastore::open(out, Some(fingerprint)) {
+        Ok(store) => Some(store),
+        Err(error) => {
+            tracing::warn!("not reusing the previous index: {error}");
+            None
+        }
+    }
+}
+
+/// (path, content hash) → document id in the previous index.
+fn reusable_documents(store: &Datastore) -> HashMap<(String, [u8; 32]), u32> {
+    (0..store.document_count() as u32)
+        .filter_map(|id| {
+            store
+                .document(id)
+                .map(|d| ((d.path.to_string(), *d.content_hash), id))
+        })
+        .collect()
+}
+
+/// Copies the entries of document `old_id` of `store` as document `new_id`; returns how many.
+fn copy_entries(
+    store: &Datastore,
+    old_id: u32,
+    new_id: u32,
+    writer: &mut DatastoreWriter,
+) -> Result<usize, DatastoreError> {
+    let keys = store.keys();
+    let mut key = vec![0f32; keys.dim()];
+    let mut copied = 0;
+    // Entries of one document are contiguous and in order; a linear scan keeps this simple.
+    for (entry, provenance) in store.provenance().iter().enumerate() {
+        if provenance.document != old_id {
+            continue;
+        }
+        keys.row(entry).convert_to_f32_slice(&mut key);
+        writer.push(
+            &key,
+            store.values()[entry],
+            Provenance {
+                document: new_id,
+                ..*provenance
+            },
+        )?;
+        copied += 1;
+    }
+    Ok(copied)
+}
+
+fn encode_document(
+    model: &LanguageModel,
+    document: &Document,
+    spans: &[crate::lm::TokenSpan],
+    id: u32,
+    options: &IndexOptions,
+    writer: &mut DatastoreWriter,
+) -> Result<(), IndexError> {
+    let tokens: Vec<u32> = spans.iter().map(|s| s.id).collect();
+    let scores = model.score_tokens(
+        tokens,
+        ScoreOptions {
+            window: Some(options.window),
+            stride: Some(options.stride),
+            keys: true,
+            ..ScoreOptions::default()
+        },
+    )?;
+    let sentences = document.sentences();
+    for (row, position) in scores.positions.iter().enumerate() {
+        let span = &spans[position.index];
+        let key = scores.key(row).expect("keys were requested");
+        writer.push(
+            key,
+            position.token_id,
+            provenance(document, sentences, span.bytes.clone(), id),
+        )?;
+    }
+    Ok(())
+}
+
+/// Where a token sits: its sentence (located by its first non-space byte, since byte-level
+/// tokens carry the space before a word) and its range within that sentence.
+fn provenance(
+    document: &Document,
+    sentences: &[std::ops::Range<usize>],
+    bytes: std::ops::Range<usize>,
+    document_id: u32,
+) -> Provenance {
+    let text = document.text();
+    let first_visible = text[bytes.clone()]
+        .char_indices()
+        .find(|(_, c)| !c.is_whitespace())
+        .map_or(bytes.start, |(i, _)| bytes.start + i);
+    let sentence_index = sentences
+        .partition_point(|s| s.end <= first_visible)
+        .min(sentences.len().saturating_sub(1));
+    let sentence = sentences
+        .get(sentence_index)
+        .cloned()
+        .unwrap_or(0..text.len());
+    let start = first_visible.clamp(sentence.start, sentence.end) - sentence.start;
+    let end = bytes.end.clamp(sentence.start, sentence.end) - sentence.start;
+    let position = document.source_position(first_visible);
+    Provenance {
+        document: document_id,
+        sentence: sentence_index as u32,
+        start: start as u32,
+        end: end.max(start) as u32,
+        line: position.line,
+        column: position.column,
+    }
+}
+
+fn document_info(document: &Document) -> DocumentInfo {
+    let text = document.text();
+    DocumentInfo {
+        path: document.path().to_string_lossy().into_owned(),
+        content_hash: hash_bytes(document.content_hash()),
+        sentences: document
+            .sentences()
+            .iter()
+            .map(|range| {
+                let position = document.source_position(range.start);
+                SentenceInfo {
+                    text: text[range.clone()].to_string(),
+                    line: position.line,
+                    column: position.column,
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The corpus reader's hex SHA-256 as bytes.
+fn hash_bytes(hex: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = hex
+            .get(2 * i..2 * i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or(0);
+    }
+    out
+}

@@ -1,0 +1,314 @@
+//! The kNN-LM next-token distribution for a context: the language model's prediction,
+//! the corpus neighbours of the context's key (and, optionally, earlier positions of the
+//! document being written), p_kNN over them and the interpolation (DESIGN.md §1).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::datastore::Datastore;
+use crate::knn::{self, AdaptiveLambda, KnnDistribution, Neighbour};
+use crate::search::{squared_l2_f32, NeighbourIndex};
+
+/// Retrieval and interpolation parameters. λ and T are tuned per index (`precedent eval
+/// --tune --save`); these defaults are only the starting point of an untuned index.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KnnParams {
+    /// Neighbours retrieved from the corpus per query.
+    pub k: usize,
+    pub lambda: f32,
+    pub temperature: f32,
+    /// λ by nearest distance; used instead of `lambda` when present.
+    pub adaptive_lambda: Option<AdaptiveLambda>,
+    /// Also retrieve among the earlier positions of the document being written.
+    pub document_cache: bool,
+}
+
+impl Default for KnnParams {
+    fn default() -> Self {
+        // DESIGN.md §1a measured λ ≈ 0.07–0.15 and T ≈ 1.65 for this model's keys.
+        KnnParams {
+            k: 64,
+            lambda: 0.15,
+            temperature: 2.0,
+            adaptive_lambda: None,
+            document_cache: true,
+        }
+    }
+}
+
+impl KnnParams {
+    /// The parameters saved in an index's metadata by tuning, else the defaults.
+    pub fn from_metadata(metadata: &serde_json::Value) -> KnnParams {
+        metadata
+            .get("knn")
+            .and_then(|value| serde_json::from_value(value.clone()).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Where a neighbour came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NeighbourSource {
+    /// Entry number in the corpus datastore.
+    Corpus(u32),
+    /// Token position in the document being written (its key predicted this position).
+    Document(usize),
+}
+
+/// A neighbour with its weight in p_kNN.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evidence {
+    pub source: NeighbourSource,
+    pub token: u32,
+    pub distance: f32,
+    pub weight: f32,
+}
+
+/// Keys and next tokens of the earlier positions of one document (the continuous cache).
+#[derive(Clone, Debug, Default)]
+pub struct DocumentCache {
+    keys: Vec<f32>,
+    tokens: Vec<u32>,
+    dim: usize,
+}
+
+impl DocumentCache {
+    pub fn new(dim: usize) -> DocumentCache {
+        DocumentCache {
+            keys: Vec::new(),
+            tokens: Vec::new(),
+            dim,
+        }
+    }
+
+    /// Adds the key of a context and the token that followed it.
+    pub fn push(&mut self, key: &[f32], next_token: u32) {
+        debug_assert_eq!(key.len(), self.dim);
+        self.keys.extend_from_slice(key);
+        self.tokens.push(next_token);
+    }
+
+    /// Keeps only the first `len` entries (the document changed after them).
+    pub fn truncate(&mut self, len: usize) {
+        self.tokens.truncate(len);
+        self.keys.truncate(len * self.dim);
+    }
+
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// The `k` nearest entries to `query` by squared L2, nearest first.
+    fn nearest(&self, query: &[f32], k: usize) -> Vec<(usize, Neighbour)> {
+        let mut hits: Vec<(usize, Neighbour)> = self
+            .tokens
+            .iter()
+            .enumerate()
+            .map(|(i, &token)| {
+                let key = &self.keys[i * self.dim..(i + 1) * self.dim];
+                (
+                    i,
+                    Neighbour {
+                        distance: squared_l2_f32(query, key),
+                        token,
+                    },
+                )
+            })
+            .collect();
+        hits.sort_by(|a, b| a.1.distance.total_cmp(&b.1.distance));
+        hits.truncate(k);
+        hits
+    }
+}
+
+/// A corpus index ready for queries.
+pub struct CorpusIndex {
+    pub index: NeighbourIndex,
+    pub params: KnnParams,
+}
+
+impl CorpusIndex {
+    pub fn store(&self) -> &Arc<Datastore> {
+        self.index.store()
+    }
+}
+
+/// The kNN side of one prediction: p_kNN, λ and the neighbours behind it.
+#[derive(Clone, Debug)]
+pub struct KnnPrediction {
+    pub distribution: KnnDistribution,
+    pub evidence: Vec<Evidence>,
+    pub lambda: f32,
+}
+
+impl KnnPrediction {
+    /// The interpolated log-probability of `token` given its LM log-probability.
+    pub fn interpolate(&self, log_p_lm: f32, token: u32) -> f32 {
+        knn::interpolate(log_p_lm, self.distribution.log_prob(token), self.lambda)
+    }
+}
+
+/// Retrieves the neighbours of `query` (corpus, and the document cache when enabled) and
+/// computes p_kNN. `None` when there is nothing to retrieve from.
+pub fn predict_knn(
+    corpus: Option<&CorpusIndex>,
+    cache: Option<&DocumentCache>,
+    params: &KnnParams,
+    query: &[f32],
+) -> Option<KnnPrediction> {
+    let mut sources = Vec::new();
+    let mut neighbours = Vec::new();
+    if let Some(corpus) = corpus {
+        let hits = corpus.index.search(query, params.k);
+        neighbours.extend(corpus.index.neighbours(&hits));
+        sources.extend(hits.iter().map(|h| NeighbourSource::Corpus(h.entry)));
+    }
+    if let Some(cache) = cache.filter(|_| params.document_cache) {
+        for (position, neighbour) in cache.nearest(query, params.k) {
+            neighbours.push(neighbour);
+            sources.push(NeighbourSource::Document(position));
+        }
+    }
+    if neighbours.is_empty() {
+        return None;
+    }
+    let distribution = knn::knn_distribution(&neighbours, params.temperature);
+    let nearest = neighbours
+        .iter()
+        .map(|n| n.distance)
+        .fold(f32::INFINITY, f32::min);
+    let lambda = match &params.adaptive_lambda {
+        Some(table) => table.lambda_for_distance(nearest),
+        None => params.lambda,
+    };
+    let mut evidence: Vec<Evidence> = sources
+        .into_iter()
+        .zip(&neighbours)
+        .zip(&distribution.weights)
+        .map(|((source, n), &weight)| Evidence {
+            source,
+            token: n.token,
+            distance: n.distance,
+            weight,
+        })
+        .collect();
+    evidence.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+    Some(KnnPrediction {
+        distribution,
+        evidence,
+        lambda,
+    })
+}
+
+/// The `n` most probable tokens under the interpolated distribution, as
+/// (token, log p, log p_LM, p_kNN). Candidates are the LM's top tokens and every
+/// retrieved token, so a token the corpus favours is never missed.
+pub fn top_tokens(
+    log_p_lm: &[f32],
+    knn: Option<&KnnPrediction>,
+    n: usize,
+) -> Vec<(u32, f32, f32, f32)> {
+    let mut candidates: Vec<u32> = top_indices(log_p_lm, n.max(8) * 4);
+    if let Some(knn) = knn {
+        candidates.extend(knn.distribution.tokens.iter().map(|&(t, _)| t));
+    }
+    candidates.sort_unstable();
+    candidates.dedup();
+    let mut scored: Vec<(u32, f32, f32, f32)> = candidates
+        .into_iter()
+        .map(|token| {
+            let lm = log_p_lm[token as usize];
+            match knn {
+                Some(knn) => (
+                    token,
+                    knn.interpolate(lm, token),
+                    lm,
+                    knn.distribution.prob(token),
+                ),
+                None => (token, lm, lm, 0.0),
+            }
+        })
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    scored.truncate(n);
+    scored
+}
+
+fn top_indices(values: &[f32], n: usize) -> Vec<u32> {
+    let mut ids: Vec<u32> = (0..values.len() as u32).collect();
+    let n = n.min(ids.len());
+    if n == 0 {
+        return ids;
+    }
+    ids.select_nth_unstable_by(n - 1, |&a, &b| {
+        values[b as usize].total_cmp(&values[a as usize])
+    });
+    ids.truncate(n);
+    ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_cache_joins_the_same_softmax() {
+        // Two cached positions at squared distances 1 and 4 (T = 1, no corpus):
+        // weights e^-1/(e^-1+e^-4) and e^-4/(e^-1+e^-4).
+        let mut cache = DocumentCache::new(2);
+        cache.push(&[1.0, 0.0], 7);
+        cache.push(&[2.0, 0.0], 9);
+        let params = KnnParams {
+            k: 8,
+            lambda: 0.5,
+            temperature: 1.0,
+            adaptive_lambda: None,
+            document_cache: true,
+        };
+        let prediction = predict_knn(None, Some(&cache), &params, &[0.0, 0.0]).unwrap();
+        let expected = (-1f32).exp() / ((-1f32).exp() + (-4f32).exp());
+        assert!((prediction.distribution.prob(7) - expected).abs() < 1e-6);
+        assert_eq!(prediction.evidence[0].source, NeighbourSource::Document(0));
+        // λ = 0.5: p = 0.5 p_LM + 0.5 p_kNN; with p_LM(7) = 0.1 → 0.05 + 0.5·expected.
+        let p = prediction.interpolate(0.1f32.ln(), 7).exp();
+        assert!((p - (0.05 + 0.5 * expected)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn document_cache_is_ignored_when_switched_off() {
+        let mut cache = DocumentCache::new(1);
+        cache.push(&[0.0], 3);
+        let params = KnnParams {
+            document_cache: false,
+            ..KnnParams::default()
+        };
+        assert!(predict_knn(None, Some(&cache), &params, &[0.0]).is_none());
+    }
+
+    #[test]
+    fn top_tokens_include_corpus_favourites_the_lm_ranks_low() {
+        // LM: token 0 is likely, token 5 is not; the corpus retrieved only token 5.
+        let mut log_p_lm = vec![(1e-4f32).ln(); 100];
+        log_p_lm[0] = 0.5f32.ln();
+        let mut cache = DocumentCache::new(1);
+        cache.push(&[0.0], 5);
+        let params = KnnParams {
+            k: 4,
+            lambda: 0.9,
+            temperature: 1.0,
+            adaptive_lambda: None,
+            document_cache: true,
+        };
+        let knn = predict_knn(None, Some(&cache), &params, &[0.0]).unwrap();
+        let top = top_tokens(&log_p_lm, Some(&knn), 2);
+        // p(5) = 0.1·1e-4 + 0.9·1 ≈ 0.9; p(0) = 0.1·0.5 = 0.05.
+        assert_eq!(top[0].0, 5);
+        assert!((top[0].1.exp() - (0.1 * 1e-4 + 0.9)).abs() < 1e-5);
+        assert_eq!(top[1].0, 0);
+    }
+}

@@ -1,0 +1,463 @@
+//! [`LanguageModel`]: a cloneable handle to a model whose session lives on its own thread.
+//!
+//! `Session::run` needs `&mut self` and blocks for milliseconds to seconds, so one worker
+//! thread owns the session and all KV caches; handles send it requests over a channel and
+//! wait for the reply. Calls block: from async code, call them inside `spawn_blocking`.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+
+use super::error::LmError;
+use super::manifest::Manifest;
+use super::scoring::{argmax, log_softmax, log_sum_exp, plan_windows, PositionScore};
+use super::session::{KvCache, ModelSession, SessionOptions};
+use super::tokenizer::TextTokenizer;
+use crate::runtime::Runtime;
+
+/// Cloneable, `Send + Sync` handle to a loaded model. The worker thread stops when the last
+/// handle (and the last [`Context`]) is dropped.
+#[derive(Clone)]
+pub struct LanguageModel {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    requests: Sender<Request>,
+    manifest: Manifest,
+    tokenizer: TextTokenizer,
+    dir: PathBuf,
+    next_context: AtomicU64,
+}
+
+/// Result of running a token sequence in a [`Context`].
+#[derive(Debug, Clone)]
+pub struct Forward {
+    /// Positions actually run; those before `new_positions.start` came from the KV cache.
+    pub new_positions: Range<usize>,
+    /// Logits of the last `kept` positions, row-major [kept, vocab_size].
+    pub logits: Vec<f32>,
+    pub kept: usize,
+    /// kNN keys of every new position, row-major [new, key_dim].
+    pub knn_keys: Vec<f32>,
+    pub vocab_size: usize,
+    pub key_dim: usize,
+}
+
+impl Forward {
+    /// Logits predicting the token after `position` (one of the last `kept` positions).
+    pub fn logits_at(&self, position: usize) -> Option<&[f32]> {
+        let first_kept = self.new_positions.end - self.kept;
+        let row = position
+            .checked_sub(first_kept)
+            .filter(|&row| row < self.kept)?;
+        Some(&self.logits[row * self.vocab_size..(row + 1) * self.vocab_size])
+    }
+
+    /// kNN key of the context ending at `position` (a new position).
+    pub fn key_at(&self, position: usize) -> Option<&[f32]> {
+        let row = position
+            .checked_sub(self.new_positions.start)
+            .filter(|_| position < self.new_positions.end)?;
+        Some(&self.knn_keys[row * self.key_dim..(row + 1) * self.key_dim])
+    }
+}
+
+/// The model's prediction for the token after a context.
+#[derive(Debug, Clone)]
+pub struct NextToken {
+    /// Natural-log probabilities over the whole vocabulary.
+    pub log_probs: Vec<f32>,
+    /// kNN key of the context (DESIGN.md §1: f(c)).
+    pub knn_key: Vec<f32>,
+}
+
+impl NextToken {
+    /// The `n` most probable tokens, most probable first, as (id, log probability).
+    pub fn top(&self, n: usize) -> Vec<(u32, f32)> {
+        let mut ranked: Vec<(u32, f32)> = self
+            .log_probs
+            .iter()
+            .enumerate()
+            .map(|(id, &lp)| (id as u32, lp))
+            .collect();
+        let n = n.min(ranked.len());
+        if n == 0 {
+            return Vec::new();
+        }
+        ranked.select_nth_unstable_by(n - 1, |a, b| b.1.total_cmp(&a.1));
+        ranked.truncate(n);
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked
+    }
+}
+
+/// How [`LanguageModel::score_tokens`] runs a sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScoreOptions {
+    /// Longest context of one window; `None` = the model's `max_positions`.
+    pub window: Option<usize>,
+    /// How far consecutive windows advance; `None` = half the window.
+    pub stride: Option<usize>,
+    /// Positions per forward pass inside a window (bounds the logits buffer:
+    /// chunk × vocab floats); the KV cache carries the context across chunks.
+    pub chunk: usize,
+    /// Also return the kNN key of each scored position's context.
+    pub keys: bool,
+}
+
+impl Default for ScoreOptions {
+    fn default() -> Self {
+        ScoreOptions {
+            window: None,
+            stride: None,
+            chunk: 256,
+            keys: false,
+        }
+    }
+}
+
+/// Per-position scores of a token sequence.
+#[derive(Debug, Clone)]
+pub struct Scores {
+    /// The scored sequence (after tokenization, BOS included if the model adds one).
+    pub tokens: Vec<u32>,
+    /// One entry per position 1..tokens.len(), in order.
+    pub positions: Vec<PositionScore>,
+    /// With [`ScoreOptions::keys`]: row `i` is the key of the context predicting
+    /// `positions[i]` — exactly a kNN-LM datastore entry (key, value = its token).
+    pub keys: Option<Vec<f32>>,
+    pub key_dim: usize,
+}
+
+impl Scores {
+    /// exp(−mean log p) over the scored positions; `None` when nothing was scored.
+    pub fn perplexity(&self) -> Option<f64> {
+        if self.positions.is_empty() {
+            return None;
+        }
+        let total: f64 = self.positions.iter().map(|p| p.logprob).sum();
+        Some((-total / self.positions.len() as f64).exp())
+    }
+
+    /// Key of the context predicting `positions[row]`, when keys were requested.
+    pub fn key(&self, row: usize) -> Option<&[f32]> {
+        self.keys
+            .as_ref()
+            .map(|keys| &keys[row * self.key_dim..(row + 1) * self.key_dim])
+    }
+}
+
+/// A KV cache kept by the worker between calls. Running a token sequence that extends the
+/// previous one (the typing case) runs only the new tokens. Dropping it frees the cache.
+pub struct Context {
+    model: LanguageModel,
+    id: u64,
+}
+
+enum Request {
+    Forward {
+        context: u64,
+        tokens: Vec<u32>,
+        logits_to_keep: usize,
+        reply: Sender<Result<Forward, LmError>>,
+    },
+    NextToken {
+        context: u64,
+        tokens: Vec<u32>,
+        reply: Sender<Result<NextToken, LmError>>,
+    },
+    Score {
+        tokens: Vec<u32>,
+        options: ScoreOptions,
+        reply: Sender<Result<Scores, LmError>>,
+    },
+    Release {
+        context: u64,
+    },
+}
+
+impl LanguageModel {
+    /// Loads the model in `model_dir` (manifest, tokenizer, ONNX session) and starts its worker.
+    pub fn load(
+        runtime: &Runtime,
+        model_dir: &Path,
+        options: SessionOptions,
+    ) -> Result<LanguageModel, LmError> {
+        let manifest = Manifest::read(model_dir)?;
+        let tokenizer = TextTokenizer::from_file(&manifest.tokenizer_path(model_dir), &manifest)?;
+        let session = ModelSession::open(runtime, model_dir, &manifest, options)?;
+        let (requests, inbox) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("precedent-lm".to_string())
+            .spawn(move || serve(session, inbox))
+            .map_err(LmError::WorkerSpawn)?;
+        tracing::info!(model = %manifest.name, dir = %model_dir.display(), "loaded language model");
+        Ok(LanguageModel {
+            shared: Arc::new(Shared {
+                requests,
+                manifest,
+                tokenizer,
+                dir: model_dir.to_path_buf(),
+                next_context: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.shared.manifest
+    }
+
+    pub fn tokenizer(&self) -> &TextTokenizer {
+        &self.shared.tokenizer
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// A new, empty KV cache on the worker.
+    pub fn new_context(&self) -> Context {
+        let id = self.shared.next_context.fetch_add(1, Ordering::Relaxed);
+        Context {
+            model: self.clone(),
+            id,
+        }
+    }
+
+    /// Tokenizes `text` as the model does and scores every position after the first.
+    pub fn score_text(&self, text: &str, options: ScoreOptions) -> Result<Scores, LmError> {
+        let tokens = self.shared.tokenizer.encode(text)?;
+        self.score_tokens(tokens, options)
+    }
+
+    /// Scores every position 1..tokens.len(): log p(token | tokens before) and the model's top
+    /// choice. One window when the sequence fits, else sliding windows (see [`ScoreOptions`]).
+    pub fn score_tokens(&self, tokens: Vec<u32>, options: ScoreOptions) -> Result<Scores, LmError> {
+        self.ask(|reply| Request::Score {
+            tokens,
+            options,
+            reply,
+        })
+    }
+
+    fn ask<T>(
+        &self,
+        request: impl FnOnce(Sender<Result<T, LmError>>) -> Request,
+    ) -> Result<T, LmError> {
+        let (reply, answer) = mpsc::channel();
+        self.shared
+            .requests
+            .send(request(reply))
+            .map_err(|_| LmError::WorkerStopped)?;
+        answer.recv().map_err(|_| LmError::WorkerStopped)?
+    }
+}
+
+impl Context {
+    /// Runs `tokens` (the whole context, from its first token), reusing the cached prefix
+    /// they share with the previous call. Returns logits for the last `logits_to_keep`
+    /// positions and keys for every position that was run.
+    pub fn forward(&self, tokens: &[u32], logits_to_keep: usize) -> Result<Forward, LmError> {
+        let (context, tokens) = (self.id, tokens.to_vec());
+        self.model.ask(|reply| Request::Forward {
+            context,
+            tokens,
+            logits_to_keep,
+            reply,
+        })
+    }
+
+    /// The next-token distribution after `tokens` and the kNN key of that context.
+    pub fn next_token(&self, tokens: &[u32]) -> Result<NextToken, LmError> {
+        let (context, tokens) = (self.id, tokens.to_vec());
+        self.model.ask(|reply| Request::NextToken {
+            context,
+            tokens,
+            reply,
+        })
+    }
+
+    pub fn model(&self) -> &LanguageModel {
+        &self.model
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        // If the worker is gone, so is the cache.
+        let _ = self
+            .model
+            .shared
+            .requests
+            .send(Request::Release { context: self.id });
+    }
+}
+
+/// The worker loop: owns the session and the caches until every handle is dropped.
+fn serve(mut session: ModelSession, inbox: Receiver<Request>) {
+    let mut contexts: HashMap<u64, KvCache> = HashMap::new();
+    for request in inbox {
+        // A caller that stopped waiting is not an error: ignore failed replies.
+        match request {
+            Request::Forward {
+                context,
+                tokens,
+                logits_to_keep,
+                reply,
+            } => {
+                let cache = contexts.entry(context).or_default();
+                let _ = reply.send(forward_in_context(
+                    &mut session,
+                    cache,
+                    &tokens,
+                    logits_to_keep,
+                ));
+            }
+            Request::NextToken {
+                context,
+                tokens,
+                reply,
+            } => {
+                let cache = contexts.entry(context).or_default();
+                let _ = reply.send(next_token_in_context(&mut session, cache, &tokens));
+            }
+            Request::Score {
+                tokens,
+                options,
+                reply,
+            } => {
+                let _ = reply.send(score(&mut session, tokens, options));
+            }
+            Request::Release { context } => {
+                contexts.remove(&context);
+            }
+        }
+    }
+    tracing::debug!("language model worker stopped");
+}
+
+/// Drops the cached tokens `tokens` does not share and runs the rest (at least the last
+/// token, whose logits the caller wants).
+fn extend_cache<R>(
+    session: &mut ModelSession,
+    cache: &mut KvCache,
+    tokens: &[u32],
+    logits_to_keep: usize,
+    read: impl FnOnce(super::session::RunOutput<'_>, Range<usize>) -> R,
+) -> Result<R, LmError> {
+    if tokens.is_empty() {
+        return Err(LmError::EmptyInput);
+    }
+    let reused = cache.common_prefix(tokens).min(tokens.len() - 1);
+    cache.truncate(reused)?;
+    let new_positions = reused..tokens.len();
+    session.forward(cache, &tokens[reused..], logits_to_keep, |output| {
+        read(output, new_positions)
+    })
+}
+
+fn forward_in_context(
+    session: &mut ModelSession,
+    cache: &mut KvCache,
+    tokens: &[u32],
+    logits_to_keep: usize,
+) -> Result<Forward, LmError> {
+    let (vocab_size, key_dim) = (session.vocab_size(), session.key_dim());
+    extend_cache(
+        session,
+        cache,
+        tokens,
+        logits_to_keep,
+        |output, new_positions| Forward {
+            new_positions,
+            logits: output.logits.to_vec(),
+            kept: output.kept,
+            knn_keys: output.knn_keys.to_vec(),
+            vocab_size,
+            key_dim,
+        },
+    )
+}
+
+fn next_token_in_context(
+    session: &mut ModelSession,
+    cache: &mut KvCache,
+    tokens: &[u32],
+) -> Result<NextToken, LmError> {
+    let key_dim = session.key_dim();
+    extend_cache(session, cache, tokens, 1, |output, _| NextToken {
+        log_probs: log_softmax(output.logits),
+        knn_key: output.knn_keys[output.knn_keys.len() - key_dim..].to_vec(),
+    })
+}
+
+fn score(
+    session: &mut ModelSession,
+    tokens: Vec<u32>,
+    options: ScoreOptions,
+) -> Result<Scores, LmError> {
+    let window = options.window.unwrap_or(session.max_positions());
+    let stride = options.stride.unwrap_or(window / 2);
+    if window < 2 || window > session.max_positions() {
+        return Err(LmError::InvalidOptions(format!(
+            "the window must hold 2 to {} tokens, not {window}",
+            session.max_positions()
+        )));
+    }
+    if stride == 0 || stride >= window {
+        return Err(LmError::InvalidOptions(format!(
+            "the stride must be at least 1 and less than the window ({window}), not {stride}"
+        )));
+    }
+    if options.chunk == 0 {
+        return Err(LmError::InvalidOptions(
+            "the chunk must hold at least 1 token".to_string(),
+        ));
+    }
+    let (vocab_size, key_dim) = (session.vocab_size(), session.key_dim());
+    let mut positions = Vec::with_capacity(tokens.len().saturating_sub(1));
+    let mut keys = options.keys.then(Vec::new);
+    for window in plan_windows(tokens.len(), window, stride) {
+        let mut cache = KvCache::default();
+        let mut start = window.start;
+        while start < window.end {
+            let end = window.end.min(start + options.chunk);
+            // Position p predicts target p + 1; only targets in first_target..window.end count.
+            let first_needed = start.max(window.first_target - 1);
+            let kept = end.saturating_sub(first_needed).max(1);
+            session.forward(&mut cache, &tokens[start..end], kept, |output| {
+                for (row, position) in (end - kept..end).enumerate() {
+                    let target = position + 1;
+                    if target < window.first_target || target >= window.end {
+                        continue;
+                    }
+                    let logits = &output.logits[row * vocab_size..(row + 1) * vocab_size];
+                    let token_id = tokens[target];
+                    positions.push(PositionScore {
+                        index: target,
+                        token_id,
+                        logprob: f64::from(logits[token_id as usize]) - log_sum_exp(logits),
+                        top1: argmax(logits),
+                    });
+                    if let Some(keys) = keys.as_mut() {
+                        let key_row = position - start;
+                        keys.extend_from_slice(
+                            &output.knn_keys[key_row * key_dim..(key_row + 1) * key_dim],
+                        );
+                    }
+                }
+            })?;
+            start = end;
+        }
+    }
+    Ok(Scores {
+        tokens,
+        positions,
+        keys,
+        key_dim,
+    })
+}
