@@ -1,0 +1,205 @@
+//! `precedent doctor`: where precedent looks for ONNX Runtime and the model, and whether each loads.
+
+use std::fmt::Display;
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use precedent_engine::lm::{LanguageModel, Manifest, ScoreOptions, TextTokenizer};
+use precedent_engine::paths::DataDir;
+use precedent_engine::runtime::{self, LibraryLocation, Runtime};
+
+use crate::options::GlobalOptions;
+
+/// Check that ONNX Runtime and the model are installed and load
+///
+/// Shows where precedent looks for each (data directory, ORT_DYLIB_PATH, --model), loads them,
+/// summarises the model's manifest, verifies its fingerprint and runs one sample sentence.
+/// Exits with status 1 if any check fails; each failure says how to fix it.
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {}
+
+const SAMPLE: &str = "The capital of France is Paris, and the capital of Italy is Rome.";
+
+/// Prints one line per check and counts the failures.
+struct Report<W: Write> {
+    out: W,
+    failures: usize,
+}
+
+impl<W: Write> Report<W> {
+    fn line(&mut self, label: &str, text: impl Display) -> std::io::Result<()> {
+        writeln!(self.out, "{label:<16} {text}")
+    }
+
+    /// Prints `ok: <summary>` or `FAILED: <error>` and returns the value on success.
+    fn check<T, E: Display>(
+        &mut self,
+        label: &str,
+        result: Result<T, E>,
+        summary: impl FnOnce(&T) -> String,
+    ) -> std::io::Result<Option<T>> {
+        match result {
+            Ok(value) => {
+                let text = summary(&value);
+                self.line(label, format_args!("ok: {text}"))?;
+                Ok(Some(value))
+            }
+            Err(error) => {
+                self.failures += 1;
+                self.line(label, format_args!("FAILED: {error}"))?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+pub fn run(global: &GlobalOptions, _args: &Args) -> anyhow::Result<()> {
+    let mut report = Report {
+        out: std::io::stdout().lock(),
+        failures: 0,
+    };
+
+    let data_dir = report.check("data directory", DataDir::from_env(), |dir| {
+        format!("{} ({})", dir.root().display(), dir.source())
+    })?;
+
+    let runtime = check_runtime(&mut report)?;
+
+    let model_dir = match &global.model {
+        Some(dir) => Some(dir.clone()),
+        None => data_dir.map(|dir| dir.default_model_dir()),
+    };
+    if let Some(model_dir) = model_dir {
+        let origin = if global.model.is_some() {
+            "from --model"
+        } else {
+            "the default model"
+        };
+        report.line("model", format_args!("{} ({origin})", model_dir.display()))?;
+        check_model(&mut report, global, runtime.as_ref(), &model_dir)?;
+    }
+
+    if report.failures == 0 {
+        writeln!(report.out, "\nAll checks passed.")?;
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} check(s) failed; each FAILED line above says how to fix it",
+            report.failures
+        )
+    }
+}
+
+fn check_runtime(report: &mut Report<impl Write>) -> anyhow::Result<Option<Runtime>> {
+    let Some(location) = report.check("runtime", LibraryLocation::from_env(), |location| {
+        format!(
+            "looking at {} ({})",
+            location.path.display(),
+            location.source
+        )
+    })?
+    else {
+        return Ok(None);
+    };
+    let started = Instant::now();
+    let runtime = report.check("  loads", runtime::init_from(&location), |runtime| {
+        let millis = started.elapsed().as_secs_f64() * 1e3;
+        format!("in {millis:.0} ms ({})", build_version(runtime))
+    })?;
+    Ok(runtime)
+}
+
+/// ONNX Runtime's build description without the long compiler flags.
+fn build_version(runtime: &Runtime) -> String {
+    let info = runtime.build_info();
+    let without_flags = info.split(", cmake cxx flags").next().unwrap_or(info);
+    without_flags
+        .trim_start_matches("ORT Build Info: ")
+        .to_string()
+}
+
+fn check_model(
+    report: &mut Report<impl Write>,
+    global: &GlobalOptions,
+    runtime: Option<&Runtime>,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let Some(manifest) = report.check("  manifest", Manifest::read(dir), summarise)? else {
+        return Ok(());
+    };
+    report.check("  files", manifest.compute_fingerprint(dir), |fingerprint| {
+        let sizes = [manifest.onnx_path(dir), manifest.tokenizer_path(dir)]
+            .iter()
+            .map(|path| format!("{} {}", path.file_name().unwrap_or_default().to_string_lossy(), file_size(path)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if *fingerprint == manifest.fingerprint {
+            format!("{sizes}; fingerprint matches the manifest")
+        } else {
+            format!("{sizes}; WARNING: fingerprint {fingerprint} differs from the manifest's (files changed since the model was built)")
+        }
+    })?;
+    report.check(
+        "  tokenizer",
+        TextTokenizer::from_file(&manifest.tokenizer_path(dir), &manifest),
+        |tokenizer| format!("{} tokens", tokenizer.inner().get_vocab_size(true)),
+    )?;
+    let Some(runtime) = runtime else {
+        report.line("  session", "skipped: ONNX Runtime did not load")?;
+        return Ok(());
+    };
+    let started = Instant::now();
+    let loaded = LanguageModel::load(runtime, dir, global.session_options());
+    let elapsed = started.elapsed();
+    let Some(model) = report.check("  session", loaded, |_| {
+        format!(
+            "loaded in {:.0} ms ({} threads)",
+            elapsed.as_secs_f64() * 1e3,
+            global.threads
+        )
+    })?
+    else {
+        return Ok(());
+    };
+    report.check(
+        "  sample",
+        model.score_text(SAMPLE, ScoreOptions::default()),
+        |scores| {
+            let perplexity = scores.perplexity().unwrap_or(f64::NAN);
+            format!(
+                "perplexity {perplexity:.2} on {:?} ({} tokens)",
+                SAMPLE,
+                scores.tokens.len()
+            )
+        },
+    )?;
+    Ok(())
+}
+
+fn summarise(manifest: &Manifest) -> String {
+    format!(
+        "{} ({}), {} layers, {} KV heads x {}, vocabulary {}, key dim {}, context {} tokens, {}",
+        manifest.name,
+        manifest.format,
+        manifest.num_layers,
+        manifest.num_kv_heads,
+        manifest.head_dim,
+        manifest.vocab_size,
+        manifest.key_dim,
+        manifest.max_positions,
+        if manifest.add_bos {
+            "BOS prepended"
+        } else {
+            "no BOS"
+        },
+    )
+}
+
+fn file_size(path: &Path) -> String {
+    match std::fs::metadata(path) {
+        Ok(metadata) => format!("{:.1} MB", metadata.len() as f64 / 1e6),
+        Err(_) => "missing".to_string(),
+    }
+}

@@ -1,0 +1,10 @@
+//! One module per subcommand: its clap `Args` and its `run`.
+
+pub mod bench;
+pub mod demo;
+pub mod doctor;
+pub mod index;
+pub mod lm_score;
+pub mod predict;
+pub mod setup;
+pub mod suggest;

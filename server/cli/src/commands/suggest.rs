@@ -1,0 +1,215 @@
+//! `precedent suggest`: next-word suggestions for the end of a text, with their evidence.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use precedent_engine::datastore::Datastore;
+use precedent_engine::knnlm::{CorpusIndex, DocumentCache, KnnParams};
+use precedent_engine::lm::LanguageModel;
+use precedent_engine::search::{NeighbourIndex, SearchOptions};
+use precedent_engine::suggest::{self, SuggestOptions, Suggestion, SupportingSentence};
+
+use crate::options::GlobalOptions;
+
+/// Suggest the next words after TEXT, ranked by the kNN-LM, with supporting corpus sentences
+///
+/// Each suggestion shows the final probability p, the language model's p_LM and the corpus
+/// p_kNN, and under it the corpus sentences (file:line, the word marked [like this]) whose
+/// neighbours carried the probability, with their weights. k, λ and T default to the values
+/// saved in the index by `precedent eval --tune --save`.
+///
+/// Example: precedent suggest --index team.index "To share a report, select"
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The text whose continuation to suggest
+    pub text: String,
+    /// Index file built by `precedent index`
+    #[arg(long, value_name = "FILE")]
+    pub index: PathBuf,
+    /// Number of suggestions
+    #[arg(long, short = 'n', default_value_t = 5)]
+    pub count: usize,
+    #[command(flatten)]
+    pub knn: KnnOverrides,
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Command-line overrides of the index's kNN-LM parameters.
+#[derive(clap::Args, Clone, Default)]
+pub struct KnnOverrides {
+    /// Neighbours retrieved from the corpus
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// Interpolation weight λ of the corpus distribution, 0..1
+    #[arg(long, value_parser = parse_unit)]
+    pub lambda: Option<f32>,
+    /// Softmax temperature T over negative squared distances
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// Don't retrieve among the text's own earlier positions
+    #[arg(long)]
+    pub no_document_cache: bool,
+    /// Use the global λ even if the index has a distance-dependent λ table
+    #[arg(long)]
+    pub no_adaptive_lambda: bool,
+}
+
+fn parse_unit(text: &str) -> Result<f32, String> {
+    let value: f32 = text.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err("λ must be between 0 and 1".to_string())
+    }
+}
+
+impl KnnOverrides {
+    pub fn apply(&self, mut params: KnnParams) -> KnnParams {
+        if let Some(k) = self.k {
+            params.k = k;
+        }
+        if let Some(lambda) = self.lambda {
+            params.lambda = lambda;
+            params.adaptive_lambda = None;
+        }
+        if let Some(temperature) = self.temperature {
+            params.temperature = temperature;
+        }
+        if self.no_document_cache {
+            params.document_cache = false;
+        }
+        if self.no_adaptive_lambda {
+            params.adaptive_lambda = None;
+        }
+        params
+    }
+}
+
+/// Opens an index for `model`, refusing one built for another model.
+pub fn open_index(
+    model: &LanguageModel,
+    path: &Path,
+    overrides: &KnnOverrides,
+) -> anyhow::Result<CorpusIndex> {
+    let store = Datastore::open(path, Some(&model.manifest().fingerprint))?;
+    let params = overrides.apply(KnnParams::from_metadata(store.metadata()));
+    let index = NeighbourIndex::new(Arc::new(store), SearchOptions::default())?;
+    Ok(CorpusIndex { index, params })
+}
+
+/// Suggestions for the end of `text`, with the text's own earlier positions as the document cache.
+pub fn suggest_for_text(
+    model: &LanguageModel,
+    corpus: &CorpusIndex,
+    text: &str,
+    count: usize,
+) -> anyhow::Result<Vec<Suggestion>> {
+    let tokens = model.tokenizer().encode(text)?;
+    anyhow::ensure!(!tokens.is_empty(), "the text is empty: nothing to continue");
+    let context = model.new_context();
+    let forward = context.forward(&tokens, 1)?;
+    let mut cache = DocumentCache::new(model.manifest().key_dim);
+    for position in 0..tokens.len() - 1 {
+        cache.push(
+            forward
+                .key_at(position)
+                .context("key of an earlier position")?,
+            tokens[position + 1],
+        );
+    }
+    let options = SuggestOptions {
+        count,
+        ..SuggestOptions::default()
+    };
+    Ok(suggest::suggest(
+        &context,
+        Some(corpus),
+        Some(&cache),
+        &corpus.params,
+        &tokens,
+        &options,
+    )?)
+}
+
+pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
+    let model = global.load_model()?;
+    let corpus = open_index(&model, &args.index, &args.knn)
+        .with_context(|| format!("cannot use the index {}", args.index.display()))?;
+    let suggestions = suggest_for_text(&model, &corpus, &args.text, args.count)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&to_json(&args.text, &suggestions))?
+        );
+    } else {
+        print!("{}", render(&args.text, &suggestions));
+    }
+    Ok(())
+}
+
+/// Human-readable suggestions with their evidence.
+pub fn render(text: &str, suggestions: &[Suggestion]) -> String {
+    let mut out = format!("{text}…\n");
+    for (rank, s) in suggestions.iter().enumerate() {
+        out += &format!(
+            "  {}. {:<18} p {:>5.1}%   p_LM {:>5.1}%   p_kNN {:>5.1}%\n",
+            rank + 1,
+            format!("{:?}", s.text),
+            100.0 * s.probability,
+            100.0 * s.lm_probability,
+            100.0 * s.knn_probability
+        );
+        for support in &s.support {
+            out += &format!(
+                "       {:>5.1}%  {}:{}  {}\n",
+                100.0 * support.weight,
+                support.path.as_deref().unwrap_or("this text"),
+                support.line,
+                marked(support)
+            );
+        }
+    }
+    out
+}
+
+/// The sentence with the supporting token in [brackets], on one line.
+pub fn marked(support: &SupportingSentence) -> String {
+    let text = &support.sentence;
+    let floor = |mut i: usize| {
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let (start, end) = (
+        floor(support.mark.start.min(text.len())),
+        floor(support.mark.end.min(text.len())),
+    );
+    let line = format!("{}[{}]{}", &text[..start], &text[start..end], &text[end..]);
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn to_json(text: &str, suggestions: &[Suggestion]) -> serde_json::Value {
+    serde_json::json!({
+        "text": text,
+        "suggestions": suggestions.iter().map(|s| serde_json::json!({
+            "text": s.text,
+            "tokens": s.tokens,
+            "p": s.probability,
+            "p_lm": s.lm_probability,
+            "p_knn": s.knn_probability,
+            "support": s.support.iter().map(|e| serde_json::json!({
+                "path": e.path,
+                "line": e.line,
+                "column": e.column,
+                "sentence": e.sentence,
+                "mark": [e.mark.start, e.mark.end],
+                "weight": e.weight,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}

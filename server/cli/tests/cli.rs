@@ -1,0 +1,254 @@
+//! The real `precedent` binary on the tiny test model: output formats, exit codes, messages.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use precedent_engine::lm::{LanguageModel, ScoreOptions, SessionOptions};
+
+/// `PRECEDENT_TEST_MODEL`, else `<workspace>/target/models/tiny`; missing fails the test.
+fn test_model_dir() -> PathBuf {
+    let dir = match std::env::var_os("PRECEDENT_TEST_MODEL").filter(|value| !value.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/models/tiny"),
+    };
+    assert!(
+        dir.join("manifest.json").is_file(),
+        "the tiny test model is missing at {}: build it with `bash tests/run.sh` or \
+         `PYTHONPATH=models python3 -m precedent_models.setup --tiny-out target/models/tiny`",
+        dir.display()
+    );
+    dir
+}
+
+fn precedent(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_precedent"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(output: &Output) -> &str {
+    std::str::from_utf8(&output.stdout).unwrap()
+}
+
+fn stderr(output: &Output) -> &str {
+    std::str::from_utf8(&output.stderr).unwrap()
+}
+
+const TEXT: &str = "Résumé:\tthe committee met on Tuesday.\r\nIt agreed on a plan 👍 for 2025.";
+
+#[test]
+fn lm_score_prints_one_json_object_per_position() {
+    let model_dir = test_model_dir();
+    let scratch = tempfile::tempdir().unwrap();
+    let file = scratch.path().join("text.txt");
+    std::fs::write(&file, TEXT).unwrap();
+
+    let output = precedent(&[
+        "lm-score",
+        file.to_str().unwrap(),
+        "--model",
+        model_dir.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("perplexity"),
+        "{}",
+        stderr(&output)
+    );
+
+    let runtime = precedent_engine::runtime::init().unwrap();
+    let model = LanguageModel::load(&runtime, &model_dir, SessionOptions::default()).unwrap();
+    let expected = model.score_text(TEXT, ScoreOptions::default()).unwrap();
+    let lines: Vec<&str> = stdout(&output).lines().collect();
+    assert_eq!(lines.len(), expected.positions.len());
+    for (line, position) in lines.iter().zip(&expected.positions) {
+        let object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(line).unwrap();
+        let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["index", "logprob", "token_id", "top1"],
+            "exactly these keys: {line}"
+        );
+        let key_offsets: Vec<usize> = ["\"index\"", "\"token_id\"", "\"logprob\"", "\"top1\""]
+            .iter()
+            .map(|key| line.find(key).unwrap())
+            .collect();
+        assert!(
+            key_offsets.is_sorted(),
+            "keys in the documented order: {line}"
+        );
+        assert_eq!(object["index"], position.index);
+        assert_eq!(object["token_id"], position.token_id);
+        assert_eq!(object["top1"], position.top1);
+        assert!(
+            (object["logprob"].as_f64().unwrap() - position.logprob).abs() < 1e-9,
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn failures_go_to_stderr_with_the_fix_and_a_failing_status() {
+    let model_dir = test_model_dir();
+    let model = model_dir.to_str().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let missing_file = scratch.path().join("nope.txt");
+    let not_utf8 = scratch.path().join("latin1.txt");
+    std::fs::write(&not_utf8, b"caf\xe9").unwrap();
+    let missing_model = scratch.path().join("no-model");
+
+    // (arguments, fragments stderr must contain)
+    let cases: [(Vec<&str>, &[&str]); 4] = [
+        (
+            vec!["lm-score", missing_file.to_str().unwrap(), "--model", model],
+            &["nope.txt"],
+        ),
+        (
+            vec!["lm-score", not_utf8.to_str().unwrap(), "--model", model],
+            &["not UTF-8", "offset 3"],
+        ),
+        (
+            vec![
+                "predict",
+                "Hello",
+                "--model",
+                missing_model.to_str().unwrap(),
+            ],
+            &["manifest.json", "precedent setup"],
+        ),
+        (
+            vec!["predict", "", "--model", model],
+            &["the text is empty"],
+        ),
+    ];
+    for (args, fragments) in cases {
+        let output = precedent(&args);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert_eq!(stdout(&output), "", "{args:?}");
+        for fragment in fragments {
+            assert!(
+                stderr(&output).contains(fragment),
+                "{args:?}: {} should contain {fragment:?}",
+                stderr(&output)
+            );
+        }
+    }
+}
+
+#[test]
+fn predict_lists_the_requested_number_of_candidates() {
+    let model_dir = test_model_dir();
+    let output = precedent(&[
+        "predict",
+        "The committee met on",
+        "--top",
+        "3",
+        "--model",
+        model_dir.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lines: Vec<&str> = stdout(&output).lines().collect();
+    assert_eq!(lines[0], "The committee met on");
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    for (rank, line) in lines[1..].iter().enumerate() {
+        assert!(
+            line.trim_start().starts_with(&format!("{}.", rank + 1)),
+            "{line}"
+        );
+        assert!(line.contains('%') && line.contains("(token "), "{line}");
+    }
+}
+
+#[test]
+fn doctor_reports_each_check() {
+    let model_dir = test_model_dir();
+    let scratch = tempfile::tempdir().unwrap();
+    let good = precedent(&["doctor", "--model", model_dir.to_str().unwrap()]);
+    assert!(good.status.success(), "{}{}", stdout(&good), stderr(&good));
+    for label in [
+        "data directory",
+        "runtime",
+        "loads",
+        "manifest",
+        "files",
+        "tokenizer",
+        "session",
+        "sample",
+    ] {
+        let line = stdout(&good)
+            .lines()
+            .find(|line| line.trim_start().starts_with(label));
+        assert!(
+            line.is_some_and(|line| line.contains("ok: ")),
+            "{label}: {}",
+            stdout(&good)
+        );
+    }
+    assert!(stdout(&good).contains("All checks passed."));
+
+    let bad = precedent(&[
+        "doctor",
+        "--model",
+        scratch.path().join("missing").to_str().unwrap(),
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        stdout(&bad).contains("FAILED: cannot read the model manifest"),
+        "{}",
+        stdout(&bad)
+    );
+    assert!(stdout(&bad).contains("precedent setup"));
+}
+
+#[test]
+fn bench_lm_reports_load_prefill_and_decode() {
+    let model_dir = test_model_dir();
+    let args = [
+        "bench",
+        "lm",
+        "--runs",
+        "1",
+        "--past",
+        "16",
+        "--prefill",
+        "16",
+        "--model",
+        model_dir.to_str().unwrap(),
+    ];
+    let output = precedent(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report = stdout(&output);
+    for expected in [
+        "load     median",
+        "prefill  16 tokens",
+        "tokens/s",
+        "decode   1 token after 16 cached",
+    ] {
+        assert!(
+            report.contains(expected),
+            "{report} should contain {expected:?}"
+        );
+    }
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        &["--help"][..],
+        &["lm-score", "--help"],
+        &["predict", "--help"],
+        &["doctor", "--help"],
+        &["bench", "lm", "--help"],
+    ] {
+        let output = precedent(args);
+        assert!(output.status.success(), "{args:?}");
+        assert!(
+            stdout(&output).contains("Usage: precedent"),
+            "{args:?}: {}",
+            stdout(&output)
+        );
+    }
+}
