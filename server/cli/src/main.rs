@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{bench, demo, doctor, index, lm_score, predict, setup, suggest};
+use commands::{bench, demo, doctor, eval, index, lm_score, predict, setup, suggest};
 use options::GlobalOptions;
 
 #[derive(Parser)]
@@ -39,6 +39,7 @@ enum Command {
     Demo(demo::Args),
     Index(index::Args),
     Suggest(suggest::Args),
+    Eval(eval::Args),
     Predict(predict::Args),
     LmScore(lm_score::Args),
     Bench(bench::Args),
@@ -53,6 +54,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&cli.global, args),
         Command::Index(args) => index::run(&cli.global, args),
         Command::Suggest(args) => suggest::run(&cli.global, args),
+        Command::Eval(args) => eval::run(&cli.global, args),
         Command::Predict(args) => predict::run(&cli.global, args),
         Command::LmScore(args) => lm_score::run(&cli.global, args),
         Command::Bench(args) => bench::run(&cli.global, args),

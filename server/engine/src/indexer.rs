@@ -243,6 +243,7 @@ fn encode_document(
             window: Some(options.window),
             stride: Some(options.stride),
             keys: true,
+            logits: false,
             ..ScoreOptions::default()
         },
     )?;

@@ -104,7 +104,7 @@ impl DocumentCache {
     }
 
     /// The `k` nearest entries to `query` by squared L2, nearest first.
-    fn nearest(&self, query: &[f32], k: usize) -> Vec<(usize, Neighbour)> {
+    pub(crate) fn nearest(&self, query: &[f32], k: usize) -> Vec<(usize, Neighbour)> {
         let mut hits: Vec<(usize, Neighbour)> = self
             .tokens
             .iter()
@@ -174,10 +174,20 @@ pub fn predict_knn(
             sources.push(NeighbourSource::Document(position));
         }
     }
+    prediction_from_neighbours(&neighbours, Some(&sources), params)
+}
+
+/// p_kNN and λ from already retrieved neighbours (`sources`, when given, label the evidence;
+/// without them the evidence list is empty). `None` when there are no neighbours.
+pub fn prediction_from_neighbours(
+    neighbours: &[Neighbour],
+    sources: Option<&[NeighbourSource]>,
+    params: &KnnParams,
+) -> Option<KnnPrediction> {
     if neighbours.is_empty() {
         return None;
     }
-    let distribution = knn::knn_distribution(&neighbours, params.temperature);
+    let distribution = knn::knn_distribution(neighbours, params.temperature);
     let nearest = neighbours
         .iter()
         .map(|n| n.distance)
@@ -187,10 +197,11 @@ pub fn predict_knn(
         None => params.lambda,
     };
     let mut evidence: Vec<Evidence> = sources
-        .into_iter()
-        .zip(&neighbours)
+        .unwrap_or(&[])
+        .iter()
+        .zip(neighbours)
         .zip(&distribution.weights)
-        .map(|((source, n), &weight)| Evidence {
+        .map(|((&source, n), &weight)| Evidence {
             source,
             token: n.token,
             distance: n.distance,

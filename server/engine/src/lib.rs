@@ -7,6 +7,8 @@
 pub mod corpus;
 /// The on-disk index: f16 keys, values, provenance, documents, metadata, graph; one file.
 pub mod datastore;
+/// Held-out evaluation: base vs kNN-LM perplexity and hit rates; tuning of λ and T.
+pub mod evaluate;
 /// Building a datastore from a corpus with the language model (incremental by content hash).
 pub mod indexer;
 /// kNN-LM scoring: p_kNN from neighbours, log-space interpolation, adaptive λ, tuning.

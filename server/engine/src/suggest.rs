@@ -70,7 +70,15 @@ pub fn suggest(
     for (token, log_p, log_p_lm, p_knn) in
         knnlm::top_tokens(&next.log_probs, knn.as_ref(), options.count)
     {
-        let word = complete_word(context, tokens, token, options.max_word_tokens)?;
+        let word = complete_word(
+            context,
+            corpus,
+            cache,
+            params,
+            tokens,
+            token,
+            options.max_word_tokens,
+        )?;
         let support = knn
             .as_ref()
             .map(|k| supporting_sentences(corpus, &k.evidence, token, options.max_support))
@@ -87,10 +95,14 @@ pub fn suggest(
     Ok(suggestions)
 }
 
-/// Extends `first` greedily with the LM until the word ends (the next token starts with a
-/// space or punctuation) or `max_extra` tokens were added.
+/// Extends `first` greedily with the kNN-LM until the word ends (the next token starts with
+/// a space or punctuation) or `max_extra` tokens were added. The corpus takes part, so a word
+/// the base model does not know is completed as the corpus spells it.
 fn complete_word(
     context: &Context,
+    corpus: Option<&CorpusIndex>,
+    cache: Option<&DocumentCache>,
+    params: &KnnParams,
     tokens: &[u32],
     first: u32,
     max_extra: usize,
@@ -109,7 +121,10 @@ fn complete_word(
     sequence.push(first);
     for _ in 0..max_extra {
         let next = context.next_token(&sequence)?;
-        let best = crate::lm::argmax(&next.log_probs);
+        let knn = knnlm::predict_knn(corpus, cache, params, &next.knn_key);
+        let Some(&(best, ..)) = knnlm::top_tokens(&next.log_probs, knn.as_ref(), 1).first() else {
+            break;
+        };
         let text = tokenizer.token_text(best);
         if !text.chars().next().is_some_and(char::is_alphanumeric) {
             break;

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod demo;
 pub mod doctor;
+pub mod eval;
 pub mod index;
 pub mod lm_score;
 pub mod predict;

@@ -107,6 +107,12 @@ pub struct ScoreOptions {
     pub chunk: usize,
     /// Also return the kNN key of each scored position's context.
     pub keys: bool,
+    /// Also return the `top_n` most probable tokens of each position (see [`Scores::top`]).
+    pub top_n: usize,
+    /// Compute logits (and so log-probabilities). Without them only keys are returned
+    /// (`positions` still lists the targets, with NaN log-probabilities), which saves the
+    /// LM head's work when building a datastore.
+    pub logits: bool,
 }
 
 impl Default for ScoreOptions {
@@ -116,6 +122,8 @@ impl Default for ScoreOptions {
             stride: None,
             chunk: 256,
             keys: false,
+            top_n: 0,
+            logits: true,
         }
     }
 }
@@ -131,6 +139,10 @@ pub struct Scores {
     /// `positions[i]` — exactly a kNN-LM datastore entry (key, value = its token).
     pub keys: Option<Vec<f32>>,
     pub key_dim: usize,
+    /// With [`ScoreOptions::top_n`]: (token, ln p) of the most probable tokens of each
+    /// position, most probable first, `top_n` per position.
+    pub top: Vec<(u32, f32)>,
+    pub top_n: usize,
 }
 
 impl Scores {
@@ -141,6 +153,12 @@ impl Scores {
         }
         let total: f64 = self.positions.iter().map(|p| p.logprob).sum();
         Some((-total / self.positions.len() as f64).exp())
+    }
+
+    /// The most probable tokens at `positions[row]`, when requested.
+    pub fn top_at(&self, row: usize) -> &[(u32, f32)] {
+        let n = self.top_n;
+        self.top.get(row * n..(row + 1) * n).unwrap_or(&[])
     }
 
     /// Key of the context predicting `positions[row]`, when keys were requested.
@@ -421,6 +439,7 @@ fn score(
     let (vocab_size, key_dim) = (session.vocab_size(), session.key_dim());
     let mut positions = Vec::with_capacity(tokens.len().saturating_sub(1));
     let mut keys = options.keys.then(Vec::new);
+    let mut top = Vec::new();
     for window in plan_windows(tokens.len(), window, stride) {
         let mut cache = KvCache::default();
         let mut start = window.start;
@@ -428,21 +447,34 @@ fn score(
             let end = window.end.min(start + options.chunk);
             // Position p predicts target p + 1; only targets in first_target..window.end count.
             let first_needed = start.max(window.first_target - 1);
-            let kept = end.saturating_sub(first_needed).max(1);
+            let needed = end.saturating_sub(first_needed).max(1);
+            let kept = if options.logits { needed } else { 1 };
             session.forward(&mut cache, &tokens[start..end], kept, |output| {
-                for (row, position) in (end - kept..end).enumerate() {
+                for position in end - needed..end {
                     let target = position + 1;
                     if target < window.first_target || target >= window.end {
                         continue;
                     }
-                    let logits = &output.logits[row * vocab_size..(row + 1) * vocab_size];
                     let token_id = tokens[target];
-                    positions.push(PositionScore {
-                        index: target,
-                        token_id,
-                        logprob: f64::from(logits[token_id as usize]) - log_sum_exp(logits),
-                        top1: argmax(logits),
-                    });
+                    if options.logits {
+                        let row = position - (end - kept);
+                        let logits = &output.logits[row * vocab_size..(row + 1) * vocab_size];
+                        let normaliser = log_sum_exp(logits);
+                        positions.push(PositionScore {
+                            index: target,
+                            token_id,
+                            logprob: f64::from(logits[token_id as usize]) - normaliser,
+                            top1: argmax(logits),
+                        });
+                        top.extend(top_tokens(logits, options.top_n, normaliser));
+                    } else {
+                        positions.push(PositionScore {
+                            index: target,
+                            token_id,
+                            logprob: f64::NAN,
+                            top1: token_id,
+                        });
+                    }
                     if let Some(keys) = keys.as_mut() {
                         let key_row = position - start;
                         keys.extend_from_slice(
@@ -459,5 +491,28 @@ fn score(
         positions,
         keys,
         key_dim,
+        top,
+        top_n: options.top_n,
     })
+}
+
+/// The `n` largest logits as (token, ln p), most probable first.
+fn top_tokens(logits: &[f32], n: usize, normaliser: f64) -> Vec<(u32, f32)> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut ids: Vec<u32> = (0..logits.len() as u32).collect();
+    let n = n.min(ids.len());
+    ids.select_nth_unstable_by(n - 1, |&a, &b| {
+        logits[b as usize].total_cmp(&logits[a as usize])
+    });
+    ids.truncate(n);
+    ids.sort_by(|&a, &b| {
+        logits[b as usize]
+            .total_cmp(&logits[a as usize])
+            .then(a.cmp(&b))
+    });
+    ids.into_iter()
+        .map(|id| (id, (f64::from(logits[id as usize]) - normaliser) as f32))
+        .collect()
 }

@@ -1,0 +1,286 @@
+//! Held-out evaluation of an index: perplexity of the base LM and of kNN-LM on the same
+//! tokens, next-word hit rates, and tuning of λ and T (DESIGN.md §1).
+//!
+//! Every held-out position is scored once by the LM (with its key and its most probable
+//! tokens) and its neighbours are retrieved once; the interpolation at any λ and T is then
+//! arithmetic over those, so tuning costs no further model runs.
+
+use std::path::PathBuf;
+
+use crate::corpus::{self, CorpusConfig};
+use crate::knn::{self, AdaptiveLambda, Neighbour, TuningSet};
+use crate::knnlm::{CorpusIndex, DocumentCache, KnnParams, KnnPrediction};
+use crate::lm::{LanguageModel, LmError, ScoreOptions};
+
+/// Tokens of the LM's top list kept per position for the hit rates: the interpolated top 5
+/// always lies within the LM's top 32 and the retrieved tokens (see `top_tokens`).
+const LM_TOP: usize = 32;
+
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    pub corpus: CorpusConfig,
+    pub window: usize,
+    pub stride: usize,
+    /// Tune λ, T (and the adaptive λ table) on half of the held-out documents and report
+    /// on the other half.
+    pub tune: bool,
+}
+
+/// One held-out position, retrieved once.
+struct Position {
+    target: u32,
+    log_p_lm: f32,
+    lm_top: Vec<(u32, f32)>,
+    neighbours: Vec<Neighbour>,
+    word_start: bool,
+}
+
+/// What `precedent eval` reports (the JSON field names are a stable interface).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EvalReport {
+    pub documents: usize,
+    pub tokens: usize,
+    pub base_ppl: f64,
+    pub knn_ppl: f64,
+    pub ratio: f64,
+    pub k: usize,
+    pub lambda: f32,
+    pub temperature: f32,
+    pub adaptive_lambda: bool,
+    pub document_cache: bool,
+    /// Word-start positions the hit rates are computed on.
+    pub words: usize,
+    pub base_top1: f64,
+    pub base_top5: f64,
+    pub knn_top1: f64,
+    pub knn_top5: f64,
+    /// With tuning: positions of the validation half the parameters were fitted on.
+    pub tuned_on_tokens: Option<usize>,
+    /// With tuning: the kNN-LM perplexity of the test half with a global λ, and with the
+    /// adaptive λ table (whichever is lower is what `params` holds).
+    pub knn_ppl_global_lambda: Option<f64>,
+    pub knn_ppl_adaptive_lambda: Option<f64>,
+    #[serde(skip)]
+    pub params: KnnParams,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Corpus(#[from] corpus::CorpusError),
+    #[error(transparent)]
+    Model(#[from] LmError),
+    #[error("nothing to evaluate: the held-out text has fewer than two tokens")]
+    Empty,
+}
+
+/// Evaluates `index` (with its parameters `params`) on the held-out files.
+pub fn evaluate(
+    model: &LanguageModel,
+    index: &CorpusIndex,
+    params: &KnnParams,
+    held_out: &[PathBuf],
+    options: &EvalOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<EvalReport, EvalError> {
+    let corpus = corpus::read_corpus(held_out, &options.corpus)?;
+    let documents = corpus.documents.len();
+    let mut per_document = Vec::with_capacity(documents);
+    for (i, document) in corpus.documents.iter().enumerate() {
+        per_document.push(retrieve_document(
+            model,
+            index,
+            params,
+            document.text(),
+            options,
+        )?);
+        progress(i + 1, documents);
+    }
+    let (validation, test): (Vec<&Position>, Vec<&Position>) = if options.tune && documents >= 2 {
+        let (v, t): (Vec<_>, Vec<_>) = per_document
+            .iter()
+            .enumerate()
+            .partition(|(i, _)| i % 2 == 0);
+        (
+            v.into_iter().flat_map(|(_, d)| d).collect(),
+            t.into_iter().flat_map(|(_, d)| d).collect(),
+        )
+    } else {
+        let all: Vec<&Position> = per_document.iter().flatten().collect();
+        (all.clone(), all)
+    };
+    if test.is_empty() {
+        return Err(EvalError::Empty);
+    }
+    let mut params = params.clone();
+    let mut report_extra = (None, None, None);
+    if options.tune {
+        let tuning = tuning_set(&validation);
+        let tuned = knn::tune(&tuning, &knn::log_grid(0.25, 64.0, 25), &knn::unit_grid(41));
+        params.lambda = tuned.lambda;
+        params.temperature = tuned.temperature;
+        let samples = tuning.lambda_samples(tuned.temperature);
+        let table = AdaptiveLambda::fit(&samples, 8, &knn::unit_grid(41), 50, tuned.lambda);
+        let global = perplexity(
+            &test,
+            &KnnParams {
+                adaptive_lambda: None,
+                ..params.clone()
+            },
+        );
+        let adaptive = perplexity(
+            &test,
+            &KnnParams {
+                adaptive_lambda: Some(table.clone()),
+                ..params.clone()
+            },
+        );
+        params.adaptive_lambda = (adaptive < global).then_some(table);
+        report_extra = (Some(validation.len()), Some(global), Some(adaptive));
+    }
+    let base_ppl =
+        (-test.iter().map(|p| f64::from(p.log_p_lm)).sum::<f64>() / test.len() as f64).exp();
+    let knn_ppl = perplexity(&test, &params);
+    let words: Vec<&&Position> = test.iter().filter(|p| p.word_start).collect();
+    let rate = |hits: usize| hits as f64 / words.len().max(1) as f64;
+    let (mut base1, mut base5, mut knn1, mut knn5) = (0, 0, 0, 0);
+    for position in &words {
+        let base_rank = position
+            .lm_top
+            .iter()
+            .position(|&(t, _)| t == position.target);
+        base1 += usize::from(base_rank == Some(0));
+        base5 += usize::from(base_rank.is_some_and(|r| r < 5));
+        let prediction = prediction(position, &params);
+        let log_p_lm = dense_lm(position);
+        let ranked = crate::knnlm::top_tokens(&log_p_lm, prediction.as_ref(), 5);
+        let knn_rank = ranked.iter().position(|&(t, ..)| t == position.target);
+        knn1 += usize::from(knn_rank == Some(0));
+        knn5 += usize::from(knn_rank.is_some());
+    }
+    Ok(EvalReport {
+        documents,
+        tokens: test.len(),
+        base_ppl,
+        knn_ppl,
+        ratio: knn_ppl / base_ppl,
+        k: params.k,
+        lambda: params.lambda,
+        temperature: params.temperature,
+        adaptive_lambda: params.adaptive_lambda.is_some(),
+        document_cache: params.document_cache,
+        words: words.len(),
+        base_top1: rate(base1),
+        base_top5: rate(base5),
+        knn_top1: rate(knn1),
+        knn_top5: rate(knn5),
+        tuned_on_tokens: report_extra.0,
+        knn_ppl_global_lambda: report_extra.1,
+        knn_ppl_adaptive_lambda: report_extra.2,
+        params,
+    })
+}
+
+/// Scores one document and retrieves the neighbours of every position: corpus neighbours,
+/// plus (when enabled) the document's own earlier positions.
+fn retrieve_document(
+    model: &LanguageModel,
+    index: &CorpusIndex,
+    params: &KnnParams,
+    text: &str,
+    options: &EvalOptions,
+) -> Result<Vec<Position>, EvalError> {
+    let tokens = model.tokenizer().encode(text)?;
+    if tokens.len() < 2 {
+        return Ok(Vec::new());
+    }
+    let scores = model.score_tokens(
+        tokens.clone(),
+        ScoreOptions {
+            window: Some(options.window),
+            stride: Some(options.stride),
+            keys: true,
+            top_n: LM_TOP,
+            ..ScoreOptions::default()
+        },
+    )?;
+    let tokenizer = model.tokenizer();
+    let mut cache = DocumentCache::new(scores.key_dim);
+    let mut positions = Vec::with_capacity(scores.positions.len());
+    for (row, score) in scores.positions.iter().enumerate() {
+        let key = scores.key(row).expect("keys were requested");
+        let neighbours = neighbours_of(index, &cache, params, key);
+        let text = tokenizer.token_text(score.token_id);
+        let previous = tokenizer.token_text(tokens[score.index - 1]);
+        let word_start = text
+            .strip_prefix(' ')
+            .unwrap_or(&text)
+            .starts_with(char::is_alphanumeric)
+            && (text.starts_with(' ') || previous.ends_with(char::is_whitespace));
+        positions.push(Position {
+            target: score.token_id,
+            log_p_lm: score.logprob as f32,
+            lm_top: scores.top_at(row).to_vec(),
+            neighbours,
+            word_start,
+        });
+        cache.push(key, score.token_id);
+    }
+    Ok(positions)
+}
+
+fn neighbours_of(
+    index: &CorpusIndex,
+    cache: &DocumentCache,
+    params: &KnnParams,
+    key: &[f32],
+) -> Vec<Neighbour> {
+    let hits = index.index.search(key, params.k);
+    let mut neighbours = index.index.neighbours(&hits);
+    if params.document_cache {
+        neighbours.extend(cache.nearest(key, params.k).into_iter().map(|(_, n)| n));
+    }
+    neighbours
+}
+
+fn tuning_set(positions: &[&Position]) -> TuningSet {
+    let mut set = TuningSet::new();
+    for p in positions {
+        set.push(p.log_p_lm, &p.neighbours, p.target);
+    }
+    set
+}
+
+fn prediction(position: &Position, params: &KnnParams) -> Option<KnnPrediction> {
+    crate::knnlm::prediction_from_neighbours(&position.neighbours, None, params)
+}
+
+fn perplexity(positions: &[&Position], params: &KnnParams) -> f64 {
+    let total: f64 = positions
+        .iter()
+        .map(|p| match prediction(p, params) {
+            Some(prediction) => f64::from(prediction.interpolate(p.log_p_lm, p.target)),
+            None => f64::from(p.log_p_lm),
+        })
+        .sum();
+    (-total / positions.len() as f64).exp()
+}
+
+/// A dense LM log-probability row from the kept top list and the target (others: −∞),
+/// enough to rank the interpolated top 5.
+fn dense_lm(position: &Position) -> Vec<f32> {
+    let max_token = position
+        .lm_top
+        .iter()
+        .map(|&(t, _)| t)
+        .chain(position.neighbours.iter().map(|n| n.token))
+        .chain(std::iter::once(position.target))
+        .max()
+        .unwrap_or(0);
+    let mut row = vec![f32::NEG_INFINITY; max_token as usize + 1];
+    for &(token, log_p) in &position.lm_top {
+        row[token as usize] = log_p;
+    }
+    row[position.target as usize] = position.log_p_lm;
+    row
+}

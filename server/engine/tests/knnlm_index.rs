@@ -1,0 +1,245 @@
+//! Indexing a corpus with the tiny model, then retrieving, suggesting and evaluating.
+
+mod lm_support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use precedent_engine::datastore::Datastore;
+use precedent_engine::evaluate::{self, EvalOptions};
+use precedent_engine::indexer::{self, IndexOptions, IndexReport};
+use precedent_engine::knnlm::{self, CorpusIndex, KnnParams};
+use precedent_engine::search::{NeighbourIndex, SearchOptions};
+use precedent_engine::suggest::{self, SuggestOptions};
+
+use lm_support::tiny_model;
+
+/// A sentence no model would predict, repeated so the corpus is sure of its continuation.
+const DISTINCTIVE: &str = "The zebra council approves purple umbrellas every Thursday.";
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+fn distinctive_corpus(dir: &Path) {
+    let paragraph = vec![DISTINCTIVE; 12].join(" ");
+    write(
+        dir,
+        "zebra.md",
+        &format!("# Council notes\n\n{paragraph}\n"),
+    );
+    write(dir, "other.txt", lm_support::PROSE);
+}
+
+fn index(corpus: &Path, out: &Path, full: bool) -> IndexReport {
+    let options = IndexOptions {
+        window: 64,
+        stride: 32,
+        full_rebuild: full,
+        ..IndexOptions::default()
+    };
+    indexer::build_index(
+        tiny_model(),
+        &[corpus.to_path_buf()],
+        out,
+        &options,
+        &mut |_| {},
+    )
+    .unwrap()
+}
+
+fn open(path: &Path, params: KnnParams) -> CorpusIndex {
+    let store = Datastore::open(path, Some(&tiny_model().manifest().fingerprint)).unwrap();
+    CorpusIndex {
+        index: NeighbourIndex::new(Arc::new(store), SearchOptions::default()).unwrap(),
+        params,
+    }
+}
+
+fn params() -> KnnParams {
+    KnnParams {
+        k: 8,
+        lambda: 0.5,
+        temperature: 1.0,
+        adaptive_lambda: None,
+        document_cache: false,
+    }
+}
+
+#[test]
+fn every_target_token_gets_one_entry_with_its_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    distinctive_corpus(dir.path());
+    let out = dir.path().join("corpus.index");
+    let report = index(dir.path(), &out, false);
+    let tokenizer = tiny_model().tokenizer();
+    let zebra_tokens = tokenizer
+        .encode(&format!(
+            "Council notes\n\n{}",
+            vec![DISTINCTIVE; 12].join(" ")
+        ))
+        .unwrap()
+        .len();
+    let prose_tokens = tokenizer.encode(lm_support::PROSE).unwrap().len();
+    // One entry per token after the first of each document.
+    assert_eq!(report.entries, zebra_tokens - 1 + prose_tokens - 1);
+    assert_eq!(report.documents, 2);
+
+    let store = Datastore::open(&out, None).unwrap();
+    // " umbrellas" is several tokens; its first one, " umb", is an entry of its own.
+    let first = tokenizer.encode(" umbrellas").unwrap()[0];
+    let entry = store.values().iter().position(|&v| v == first).unwrap();
+    let provenance = store.provenance()[entry];
+    let sentence = store
+        .sentence(provenance.document, provenance.sentence)
+        .unwrap();
+    assert_eq!(sentence.text.trim(), DISTINCTIVE);
+    assert_eq!(
+        &sentence.text[provenance.start as usize..provenance.end as usize],
+        "umb"
+    );
+    assert_eq!(provenance.line, 3);
+}
+
+#[test]
+fn a_repeated_sentence_makes_knn_lm_predict_its_continuation() {
+    let dir = tempfile::tempdir().unwrap();
+    distinctive_corpus(dir.path());
+    let out = dir.path().join("corpus.index");
+    index(dir.path(), &out, false);
+    let corpus = open(&out, params());
+
+    let model = tiny_model();
+    let tokens = model
+        .tokenizer()
+        .encode("Meeting minutes. The zebra council approves purple")
+        .unwrap();
+    let target = model.tokenizer().encode(" umbrellas").unwrap()[0];
+    let context = model.new_context();
+    let next = context.next_token(&tokens).unwrap();
+    let base_best = precedent_engine::lm::argmax(&next.log_probs);
+    assert_ne!(
+        base_best, target,
+        "the random tiny model should not know the sentence"
+    );
+
+    let knn = knnlm::predict_knn(Some(&corpus), None, &corpus.params, &next.knn_key).unwrap();
+    let top = knnlm::top_tokens(&next.log_probs, Some(&knn), 3);
+    assert_eq!(
+        top[0].0, target,
+        "kNN-LM ranks the corpus continuation first"
+    );
+    assert!(knn.distribution.prob(target) > 0.9);
+
+    let suggestions = suggest::suggest(
+        &context,
+        Some(&corpus),
+        None,
+        &corpus.params,
+        &tokens,
+        &SuggestOptions::default(),
+    )
+    .unwrap();
+    assert!(
+        suggestions[0].text.starts_with(" umbrellas"),
+        "got {:?}",
+        suggestions[0].text
+    );
+    let support = &suggestions[0].support[0];
+    assert!(support.path.as_deref().unwrap().ends_with("zebra.md"));
+    assert!("umbrellas".starts_with(&support.sentence[support.mark.clone()]));
+}
+
+#[test]
+fn reindexing_reuses_unchanged_documents_and_equals_a_full_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    distinctive_corpus(&corpus);
+    write(
+        &corpus,
+        "gone.md",
+        "This document will be removed before the second run.",
+    );
+    let incremental = dir.path().join("incremental.index");
+    let first = index(&corpus, &incremental, false);
+    assert_eq!((first.documents, first.reused_documents), (3, 0));
+
+    std::fs::remove_file(corpus.join("gone.md")).unwrap();
+    write(
+        &corpus,
+        "other.txt",
+        "A changed document now says something else entirely.",
+    );
+    write(&corpus, "new.md", "A new document joins the corpus.");
+    let second = index(&corpus, &incremental, false);
+    assert_eq!(
+        (
+            second.documents,
+            second.reused_documents,
+            second.removed_documents
+        ),
+        (3, 1, 2)
+    );
+
+    let full = dir.path().join("full.index");
+    index(&corpus, &full, true);
+    let (a, b) = (
+        Datastore::open(&incremental, None).unwrap(),
+        Datastore::open(&full, None).unwrap(),
+    );
+    assert_eq!(a.values(), b.values());
+    assert_eq!(a.provenance(), b.provenance());
+    assert_eq!(a.keys().as_slice(), b.keys().as_slice());
+}
+
+#[test]
+fn an_index_of_another_model_is_refused_with_how_to_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    distinctive_corpus(dir.path());
+    let out = dir.path().join("corpus.index");
+    index(dir.path(), &out, false);
+    let error = Datastore::open(&out, Some("some-other-model"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("precedent index"), "{error}");
+}
+
+#[test]
+fn evaluation_shows_the_corpus_lowering_held_out_perplexity() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    let held_out = dir.path().join("held-out");
+    std::fs::create_dir(&corpus).unwrap();
+    std::fs::create_dir(&held_out).unwrap();
+    distinctive_corpus(&corpus);
+    write(&held_out, "a.md", &vec![DISTINCTIVE; 3].join(" "));
+    let out = dir.path().join("corpus.index");
+    index(&corpus, &out, false);
+    let corpus = open(&out, params());
+    let options = EvalOptions {
+        corpus: Default::default(),
+        window: 64,
+        stride: 32,
+        tune: false,
+    };
+    let report = evaluate::evaluate(
+        tiny_model(),
+        &corpus,
+        &corpus.params,
+        &[PathBuf::from(&held_out)],
+        &options,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(
+        report.tokens + 1,
+        tiny_model()
+            .tokenizer()
+            .encode(&vec![DISTINCTIVE; 3].join(" "))
+            .unwrap()
+            .len()
+    );
+    assert!(report.knn_ppl < report.base_ppl / 2.0, "{report:?}");
+    assert!(report.knn_top1 > report.base_top1, "{report:?}");
+}
