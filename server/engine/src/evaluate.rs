@@ -31,7 +31,9 @@ struct Position {
     target: u32,
     log_p_lm: f32,
     lm_top: Vec<(u32, f32)>,
+    /// Corpus neighbours first, then the document's own earlier positions.
     neighbours: Vec<Neighbour>,
+    corpus_neighbours: usize,
     word_start: bool,
 }
 
@@ -56,12 +58,81 @@ pub struct EvalReport {
     pub knn_top5: f64,
     /// With tuning: positions of the validation half the parameters were fitted on.
     pub tuned_on_tokens: Option<usize>,
-    /// With tuning: the kNN-LM perplexity of the test half with a global λ, and with the
-    /// adaptive λ table (whichever is lower is what `params` holds).
-    pub knn_ppl_global_lambda: Option<f64>,
-    pub knn_ppl_adaptive_lambda: Option<f64>,
+    /// With tuning: the test-half perplexity of each variant, fitted on the validation half
+    /// (the variant in `params` was chosen on the validation half alone).
+    pub variants: Vec<VariantPerplexity>,
     #[serde(skip)]
     pub params: KnnParams,
+}
+
+/// One tuning variant's kNN-LM perplexity on the test half.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct VariantPerplexity {
+    pub document_cache: bool,
+    pub adaptive_lambda: bool,
+    pub knn_ppl: f64,
+}
+
+/// Which retrieval and interpolation variant tuning compares.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Variant {
+    document_cache: bool,
+    adaptive_lambda: bool,
+}
+
+impl Variant {
+    const ALL: [Variant; 4] = [
+        Variant {
+            document_cache: true,
+            adaptive_lambda: true,
+        },
+        Variant {
+            document_cache: true,
+            adaptive_lambda: false,
+        },
+        Variant {
+            document_cache: false,
+            adaptive_lambda: true,
+        },
+        Variant {
+            document_cache: false,
+            adaptive_lambda: false,
+        },
+    ];
+}
+
+/// λ and T by grid search on `positions`, and the λ table when the variant has one.
+fn fit(positions: &[&Position], base: &KnnParams, variant: Variant) -> KnnParams {
+    let mut params = KnnParams {
+        document_cache: variant.document_cache,
+        adaptive_lambda: None,
+        ..base.clone()
+    };
+    let tuning = tuning_set(positions, variant.document_cache);
+    let tuned = knn::tune(&tuning, &knn::log_grid(0.25, 64.0, 25), &knn::unit_grid(41));
+    params.lambda = tuned.lambda;
+    params.temperature = tuned.temperature;
+    if variant.adaptive_lambda {
+        let samples = tuning.lambda_samples(tuned.temperature);
+        params.adaptive_lambda = Some(AdaptiveLambda::fit(
+            &samples,
+            8,
+            &knn::unit_grid(41),
+            50,
+            tuned.lambda,
+        ));
+    }
+    params
+}
+
+/// Even-numbered items and odd-numbered items.
+fn split_alternately<T>(items: Vec<T>) -> (Vec<T>, Vec<T>) {
+    let (even, odd): (Vec<_>, Vec<_>) =
+        items.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
+    (
+        even.into_iter().map(|(_, x)| x).collect(),
+        odd.into_iter().map(|(_, x)| x).collect(),
+    )
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,47 +167,51 @@ pub fn evaluate(
         )?);
         progress(i + 1, documents);
     }
-    let (validation, test): (Vec<&Position>, Vec<&Position>) = if options.tune && documents >= 2 {
-        let (v, t): (Vec<_>, Vec<_>) = per_document
-            .iter()
-            .enumerate()
-            .partition(|(i, _)| i % 2 == 0);
-        (
-            v.into_iter().flat_map(|(_, d)| d).collect(),
-            t.into_iter().flat_map(|(_, d)| d).collect(),
-        )
+    // With tuning: even documents fit the parameters, odd ones measure them.
+    let (validation_docs, test_docs) = split_alternately(per_document.iter().collect());
+    let test: Vec<&Position> = if options.tune && documents >= 2 {
+        test_docs.iter().flat_map(|d| d.iter()).collect()
     } else {
-        let all: Vec<&Position> = per_document.iter().flatten().collect();
-        (all.clone(), all)
+        per_document.iter().flatten().collect()
     };
     if test.is_empty() {
         return Err(EvalError::Empty);
     }
     let mut params = params.clone();
-    let mut report_extra = (None, None, None);
+    let mut variants = Vec::new();
+    let mut tuned_on = None;
     if options.tune {
-        let tuning = tuning_set(&validation);
-        let tuned = knn::tune(&tuning, &knn::log_grid(0.25, 64.0, 25), &knn::unit_grid(41));
-        params.lambda = tuned.lambda;
-        params.temperature = tuned.temperature;
-        let samples = tuning.lambda_samples(tuned.temperature);
-        let table = AdaptiveLambda::fit(&samples, 8, &knn::unit_grid(41), 50, tuned.lambda);
-        let global = perplexity(
-            &test,
-            &KnnParams {
-                adaptive_lambda: None,
-                ..params.clone()
-            },
-        );
-        let adaptive = perplexity(
-            &test,
-            &KnnParams {
-                adaptive_lambda: Some(table.clone()),
-                ..params.clone()
-            },
-        );
-        params.adaptive_lambda = (adaptive < global).then_some(table);
-        report_extra = (Some(validation.len()), Some(global), Some(adaptive));
+        let validation_docs = if documents >= 2 {
+            validation_docs
+        } else {
+            per_document.iter().collect()
+        };
+        let validation: Vec<&Position> = validation_docs.iter().flat_map(|d| d.iter()).collect();
+        tuned_on = Some(validation.len());
+        // Choose the variant on two folds of the validation documents (fit on one, score
+        // on the other), then refit the chosen variant on all of them.
+        let (fold_a, fold_b) = split_alternately(validation_docs);
+        let fold_a: Vec<&Position> = fold_a.iter().flat_map(|d| d.iter()).collect();
+        let fold_b: Vec<&Position> = fold_b.iter().flat_map(|d| d.iter()).collect();
+        let choose_on = if fold_a.is_empty() || fold_b.is_empty() {
+            (&validation, &validation)
+        } else {
+            (&fold_a, &fold_b)
+        };
+        let mut best: Option<(f64, Variant)> = None;
+        for variant in Variant::ALL {
+            let fitted = fit(choose_on.0, &params, variant);
+            let score = perplexity(choose_on.1, &fitted);
+            if best.as_ref().is_none_or(|(b, _)| score < *b) {
+                best = Some((score, variant));
+            }
+            variants.push((
+                variant,
+                perplexity(&test, &fit(&validation, &params, variant)),
+            ));
+        }
+        let (_, chosen) = best.expect("four variants");
+        params = fit(&validation, &params, chosen);
     }
     let base_ppl =
         (-test.iter().map(|p| f64::from(p.log_p_lm)).sum::<f64>() / test.len() as f64).exp();
@@ -174,9 +249,15 @@ pub fn evaluate(
         base_top5: rate(base5),
         knn_top1: rate(knn1),
         knn_top5: rate(knn5),
-        tuned_on_tokens: report_extra.0,
-        knn_ppl_global_lambda: report_extra.1,
-        knn_ppl_adaptive_lambda: report_extra.2,
+        tuned_on_tokens: tuned_on,
+        variants: variants
+            .into_iter()
+            .map(|(variant, ppl)| VariantPerplexity {
+                document_cache: variant.document_cache,
+                adaptive_lambda: variant.adaptive_lambda,
+                knn_ppl: ppl,
+            })
+            .collect(),
         params,
     })
 }
@@ -209,7 +290,11 @@ fn retrieve_document(
     let mut positions = Vec::with_capacity(scores.positions.len());
     for (row, score) in scores.positions.iter().enumerate() {
         let key = scores.key(row).expect("keys were requested");
-        let neighbours = neighbours_of(index, &cache, params, key);
+        // Both kinds are always retrieved, so tuning can compare with and without the cache.
+        let hits = index.index.search(key, params.k);
+        let mut neighbours = index.index.neighbours(&hits);
+        let corpus_neighbours = neighbours.len();
+        neighbours.extend(cache.nearest(key, params.k).into_iter().map(|(_, n)| n));
         let text = tokenizer.token_text(score.token_id);
         let previous = tokenizer.token_text(tokens[score.index - 1]);
         let word_start = text
@@ -222,6 +307,7 @@ fn retrieve_document(
             log_p_lm: score.logprob as f32,
             lm_top: scores.top_at(row).to_vec(),
             neighbours,
+            corpus_neighbours,
             word_start,
         });
         cache.push(key, score.token_id);
@@ -229,30 +315,30 @@ fn retrieve_document(
     Ok(positions)
 }
 
-fn neighbours_of(
-    index: &CorpusIndex,
-    cache: &DocumentCache,
-    params: &KnnParams,
-    key: &[f32],
-) -> Vec<Neighbour> {
-    let hits = index.index.search(key, params.k);
-    let mut neighbours = index.index.neighbours(&hits);
-    if params.document_cache {
-        neighbours.extend(cache.nearest(key, params.k).into_iter().map(|(_, n)| n));
-    }
-    neighbours
-}
-
-fn tuning_set(positions: &[&Position]) -> TuningSet {
+fn tuning_set(positions: &[&Position], document_cache: bool) -> TuningSet {
     let mut set = TuningSet::new();
     for p in positions {
-        set.push(p.log_p_lm, &p.neighbours, p.target);
+        set.push(p.log_p_lm, p.used_neighbours(document_cache), p.target);
     }
     set
 }
 
+impl Position {
+    fn used_neighbours(&self, document_cache: bool) -> &[Neighbour] {
+        if document_cache {
+            &self.neighbours
+        } else {
+            &self.neighbours[..self.corpus_neighbours]
+        }
+    }
+}
+
 fn prediction(position: &Position, params: &KnnParams) -> Option<KnnPrediction> {
-    crate::knnlm::prediction_from_neighbours(&position.neighbours, None, params)
+    crate::knnlm::prediction_from_neighbours(
+        position.used_neighbours(params.document_cache),
+        None,
+        params,
+    )
 }
 
 fn perplexity(positions: &[&Position], params: &KnnParams) -> f64 {

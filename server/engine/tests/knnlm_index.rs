@@ -243,3 +243,56 @@ fn evaluation_shows_the_corpus_lowering_held_out_perplexity() {
     assert!(report.knn_ppl < report.base_ppl / 2.0, "{report:?}");
     assert!(report.knn_top1 > report.base_top1, "{report:?}");
 }
+
+#[test]
+fn tuning_fits_on_half_the_held_out_documents_and_reports_on_the_other_half() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    let held_out = dir.path().join("held-out");
+    std::fs::create_dir(&corpus).unwrap();
+    std::fs::create_dir(&held_out).unwrap();
+    distinctive_corpus(&corpus);
+    for (name, repeats) in [("a.md", 2), ("b.md", 3), ("c.md", 2), ("d.md", 3)] {
+        write(&held_out, name, &vec![DISTINCTIVE; repeats].join(" "));
+    }
+    let out = dir.path().join("corpus.index");
+    index(&corpus, &out, false);
+    let corpus = open(&out, params());
+    let options = EvalOptions {
+        corpus: Default::default(),
+        window: 64,
+        stride: 32,
+        tune: true,
+    };
+    let report = evaluate::evaluate(
+        tiny_model(),
+        &corpus,
+        &corpus.params,
+        &[held_out],
+        &options,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let tokens = |repeats: usize| {
+        tiny_model()
+            .tokenizer()
+            .encode(&vec![DISTINCTIVE; repeats].join(" "))
+            .unwrap()
+            .len()
+            - 1
+    };
+    // Documents a and c (2 repeats each) fit the parameters; b and d (3 each) measure them.
+    assert_eq!(report.tuned_on_tokens, Some(2 * tokens(2)));
+    assert_eq!(report.tokens, 2 * tokens(3));
+    assert_eq!(report.variants.len(), 4);
+    let chosen = report
+        .variants
+        .iter()
+        .find(|v| {
+            v.document_cache == report.document_cache && v.adaptive_lambda == report.adaptive_lambda
+        })
+        .unwrap();
+    assert!((chosen.knn_ppl - report.knn_ppl).abs() < 1e-9);
+    assert!(report.knn_ppl < report.base_ppl);
+    assert!((0.0..=1.0).contains(&report.lambda) && report.temperature > 0.0);
+}

@@ -86,10 +86,11 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
             "perplexity  base {:.3}   kNN-LM {:.3}   ratio {:.4}",
             report.base_ppl, report.knn_ppl, report.ratio
         );
-        if let (Some(global_ppl), Some(adaptive_ppl)) =
-            (report.knn_ppl_global_lambda, report.knn_ppl_adaptive_lambda)
-        {
-            println!("            global λ {global_ppl:.3}   adaptive λ {adaptive_ppl:.3}");
+        for variant in &report.variants {
+            println!(
+                "            document cache {:<5}  adaptive λ {:<5}  kNN-LM {:.3}",
+                variant.document_cache, variant.adaptive_lambda, variant.knn_ppl
+            );
         }
         println!(
             "next word   top-1 {:.1}% → {:.1}%   top-5 {:.1}% → {:.1}%",
