@@ -134,6 +134,7 @@ fn check_windows(window: usize, stride: usize, chunk: usize) {
         stride: Some(stride),
         chunk,
         keys: true,
+        ..ScoreOptions::default()
     };
     let scores = model.score_tokens(tokens.clone(), options).unwrap();
     assert_eq!(scores.positions.len(), tokens.len() - 1);
@@ -295,4 +296,36 @@ fn bad_requests_are_errors_that_say_why() {
     check(score(Some(8), Some(0)), "stride");
     // After the errors the context still works.
     assert!(context.forward(&[1, 2, 3], 1).is_ok());
+}
+
+#[test]
+fn keys_only_scoring_gives_the_same_keys_and_top_lists_agree_with_top1() {
+    let model = tiny_model();
+    let tokens = prose_tokens();
+    let options = |logits: bool| ScoreOptions {
+        window: Some(32),
+        stride: Some(16),
+        keys: true,
+        logits,
+        top_n: if logits { 5 } else { 0 },
+        ..ScoreOptions::default()
+    };
+    let full = model.score_tokens(tokens.clone(), options(true)).unwrap();
+    let keys_only = model.score_tokens(tokens.clone(), options(false)).unwrap();
+    assert_eq!(full.positions.len(), keys_only.positions.len());
+    assert!(
+        max_abs_diff(
+            full.keys.as_ref().unwrap(),
+            keys_only.keys.as_ref().unwrap()
+        ) < 1e-4
+    );
+    assert!(keys_only.positions.iter().all(|p| p.logprob.is_nan()));
+    for (row, position) in full.positions.iter().enumerate() {
+        let top = full.top_at(row);
+        assert_eq!(top.len(), 5);
+        assert_eq!(top[0].0, position.top1);
+        assert!(top.windows(2).all(|w| w[0].1 >= w[1].1));
+        // The target's log-probability is at most the best one.
+        assert!(position.logprob <= f64::from(top[0].1) + 1e-4);
+    }
 }

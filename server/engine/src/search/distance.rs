@@ -35,8 +35,8 @@ pub fn squared_l2_f32(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
-/// Asks the CPU to start loading a key into the cache (graph search computes the next
-/// neighbour's distance while this one loads; the keys are scattered over the map).
+/// Asks the CPU to start loading a key into the cache: graph search touches keys scattered
+/// over the whole map, so it requests a node's neighbours together before using them.
 #[inline]
 pub(crate) fn prefetch(key: &[f16]) {
     #[cfg(target_arch = "x86_64")]

