@@ -134,8 +134,8 @@ pub fn build_index(
         let info = document_info(document);
         let id = writer.add_document(&info);
         let key = (document.path().to_string_lossy().into_owned(), hash);
-        if let (Some(store), Some(&old_id)) = (previous.as_ref(), reusable.get(&key)) {
-            let copied = copy_entries(store, old_id, id, &mut writer)?;
+        if let (Some(store), Some(range)) = (previous.as_ref(), reusable.get(&key)) {
+            let copied = copy_entries(store, range.clone(), id, &mut writer)?;
             report.reused_documents += 1;
             seen_previous += 1;
             tokens_done += copied;
@@ -188,44 +188,44 @@ fn open_previous(out: &Path, fingerprint: &str) -> Option<Datastore> {
     }
 }
 
-/// (path, content hash) → document id in the previous index.
-fn reusable_documents(store: &Datastore) -> HashMap<(String, [u8; 32]), u32> {
+/// (path, content hash) → the entries of that document in the previous index.
+fn reusable_documents(store: &Datastore) -> HashMap<(String, [u8; 32]), std::ops::Range<usize>> {
+    // A document's entries are contiguous (the indexer writes them in order): one pass
+    // finds every document's range.
+    let mut ranges: HashMap<u32, std::ops::Range<usize>> = HashMap::new();
+    for (entry, provenance) in store.provenance().iter().enumerate() {
+        ranges
+            .entry(provenance.document)
+            .or_insert(entry..entry)
+            .end = entry + 1;
+    }
     (0..store.document_count() as u32)
         .filter_map(|id| {
-            store
-                .document(id)
-                .map(|d| ((d.path.to_string(), *d.content_hash), id))
+            let document = store.document(id)?;
+            let range = ranges.get(&id).cloned().unwrap_or(0..0);
+            Some(((document.path.to_string(), *document.content_hash), range))
         })
         .collect()
 }
 
-/// Copies the entries of document `old_id` of `store` as document `new_id`; returns how many.
+/// Copies the entries `range` of `store` as entries of document `new_id`; returns how many.
 fn copy_entries(
     store: &Datastore,
-    old_id: u32,
+    range: std::ops::Range<usize>,
     new_id: u32,
     writer: &mut DatastoreWriter,
 ) -> Result<usize, DatastoreError> {
     let keys = store.keys();
     let mut key = vec![0f32; keys.dim()];
-    let mut copied = 0;
-    // Entries of one document are contiguous and in order; a linear scan keeps this simple.
-    for (entry, provenance) in store.provenance().iter().enumerate() {
-        if provenance.document != old_id {
-            continue;
-        }
+    for entry in range.clone() {
         keys.row(entry).convert_to_f32_slice(&mut key);
-        writer.push(
-            &key,
-            store.values()[entry],
-            Provenance {
-                document: new_id,
-                ..*provenance
-            },
-        )?;
-        copied += 1;
+        let provenance = Provenance {
+            document: new_id,
+            ..store.provenance()[entry]
+        };
+        writer.push(&key, store.values()[entry], provenance)?;
     }
-    Ok(copied)
+    Ok(range.len())
 }
 
 fn encode_document(
