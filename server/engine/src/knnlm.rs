@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::datastore::Datastore;
 use crate::knn::{self, AdaptiveLambda, KnnDistribution, Neighbour};
-use crate::search::{squared_l2_f32, NeighbourIndex};
+use crate::search::{exact_search_f32, NeighbourIndex};
 
 /// Retrieval and interpolation parameters. λ and T are tuned per index (`precedent eval
 /// --tune --save`); these defaults are only the starting point of an untuned index.
@@ -105,24 +105,20 @@ impl DocumentCache {
 
     /// The `k` nearest entries to `query` by squared L2, nearest first.
     pub(crate) fn nearest(&self, query: &[f32], k: usize) -> Vec<(usize, Neighbour)> {
-        let mut hits: Vec<(usize, Neighbour)> = self
-            .tokens
-            .iter()
-            .enumerate()
-            .map(|(i, &token)| {
-                let key = &self.keys[i * self.dim..(i + 1) * self.dim];
+        exact_search_f32(&self.keys, self.dim, query, k)
+            .into_iter()
+            .map(|hit| {
+                let position = hit.entry as usize;
+                let token = self.tokens[position];
                 (
-                    i,
+                    position,
                     Neighbour {
-                        distance: squared_l2_f32(query, key),
+                        distance: hit.distance,
                         token,
                     },
                 )
             })
-            .collect();
-        hits.sort_by(|a, b| a.1.distance.total_cmp(&b.1.distance));
-        hits.truncate(k);
-        hits
+            .collect()
     }
 }
 
