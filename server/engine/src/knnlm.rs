@@ -50,8 +50,9 @@ impl KnnParams {
 /// Where a neighbour came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NeighbourSource {
-    /// Entry number in the corpus datastore.
-    Corpus(u32),
+    /// An entry of one of the corpus indexes searched (its position in the slice passed to
+    /// [`predict_knn`]).
+    Corpus { corpus: usize, entry: u32 },
     /// Token position in the document being written (its key predicted this position).
     Document(usize),
 }
@@ -149,21 +150,16 @@ impl KnnPrediction {
     }
 }
 
-/// Retrieves the neighbours of `query` (corpus, and the document cache when enabled) and
-/// computes p_kNN. `None` when there is nothing to retrieve from.
+/// Retrieves the neighbours of `query` (the k nearest over all `corpora` together, and
+/// the document cache when enabled) and computes p_kNN. `None` when there is nothing to
+/// retrieve from.
 pub fn predict_knn(
-    corpus: Option<&CorpusIndex>,
+    corpora: &[&CorpusIndex],
     cache: Option<&DocumentCache>,
     params: &KnnParams,
     query: &[f32],
 ) -> Option<KnnPrediction> {
-    let mut sources = Vec::new();
-    let mut neighbours = Vec::new();
-    if let Some(corpus) = corpus {
-        let hits = corpus.index.search(query, params.k);
-        neighbours.extend(corpus.index.neighbours(&hits));
-        sources.extend(hits.iter().map(|h| NeighbourSource::Corpus(h.entry)));
-    }
+    let (mut neighbours, mut sources) = corpus_neighbours(corpora, params.k, query);
     if let Some(cache) = cache.filter(|_| params.document_cache) {
         for (position, neighbour) in cache.nearest(query, params.k) {
             neighbours.push(neighbour);
@@ -171,6 +167,32 @@ pub fn predict_knn(
         }
     }
     prediction_from_neighbours(&neighbours, Some(&sources), params)
+}
+
+/// The `k` nearest corpus entries to `query` over all `corpora`, nearest first, with
+/// their sources. With one corpus this is that index's search.
+pub fn corpus_neighbours(
+    corpora: &[&CorpusIndex],
+    k: usize,
+    query: &[f32],
+) -> (Vec<Neighbour>, Vec<NeighbourSource>) {
+    let mut found: Vec<(Neighbour, NeighbourSource)> = Vec::new();
+    for (corpus, index) in corpora.iter().enumerate() {
+        let hits = index.index.search(query, k);
+        let neighbours = index.index.neighbours(&hits);
+        found.extend(neighbours.into_iter().zip(hits.iter()).map(|(n, hit)| {
+            let source = NeighbourSource::Corpus {
+                corpus,
+                entry: hit.entry,
+            };
+            (n, source)
+        }));
+    }
+    if corpora.len() > 1 {
+        found.sort_by(|a, b| a.0.distance.total_cmp(&b.0.distance));
+        found.truncate(k);
+    }
+    found.into_iter().unzip()
 }
 
 /// p_kNN and λ from already retrieved neighbours (`sources`, when given, label the evidence;
@@ -246,11 +268,12 @@ pub fn top_tokens(
     scored
 }
 
-fn top_indices(values: &[f32], n: usize) -> Vec<u32> {
+/// Indices of the `n` largest values, in no particular order.
+pub(crate) fn top_indices(values: &[f32], n: usize) -> Vec<u32> {
     let mut ids: Vec<u32> = (0..values.len() as u32).collect();
     let n = n.min(ids.len());
     if n == 0 {
-        return ids;
+        return Vec::new();
     }
     ids.select_nth_unstable_by(n - 1, |&a, &b| {
         values[b as usize].total_cmp(&values[a as usize])
@@ -277,7 +300,7 @@ mod tests {
             adaptive_lambda: None,
             document_cache: true,
         };
-        let prediction = predict_knn(None, Some(&cache), &params, &[0.0, 0.0]).unwrap();
+        let prediction = predict_knn(&[], Some(&cache), &params, &[0.0, 0.0]).unwrap();
         let expected = (-1f32).exp() / ((-1f32).exp() + (-4f32).exp());
         assert!((prediction.distribution.prob(7) - expected).abs() < 1e-6);
         assert_eq!(prediction.evidence[0].source, NeighbourSource::Document(0));
@@ -294,7 +317,7 @@ mod tests {
             document_cache: false,
             ..KnnParams::default()
         };
-        assert!(predict_knn(None, Some(&cache), &params, &[0.0]).is_none());
+        assert!(predict_knn(&[], Some(&cache), &params, &[0.0]).is_none());
     }
 
     #[test]
@@ -311,7 +334,7 @@ mod tests {
             adaptive_lambda: None,
             document_cache: true,
         };
-        let knn = predict_knn(None, Some(&cache), &params, &[0.0]).unwrap();
+        let knn = predict_knn(&[], Some(&cache), &params, &[0.0]).unwrap();
         let top = top_tokens(&log_p_lm, Some(&knn), 2);
         // p(5) = 0.1·1e-4 + 0.9·1 ≈ 0.9; p(0) = 0.1·0.5 = 0.05.
         assert_eq!(top[0].0, 5);

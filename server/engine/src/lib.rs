@@ -7,6 +7,8 @@
 pub mod corpus;
 /// The on-disk index: f16 keys, values, provenance, documents, metadata, graph; one file.
 pub mod datastore;
+/// Assistance for an open document: per-block analysis, similar usage, hints, completion.
+pub mod editing;
 /// Held-out evaluation: base vs kNN-LM perplexity and hit rates; tuning of λ and T.
 pub mod evaluate;
 /// Building a datastore from a corpus with the language model (incremental by content hash).

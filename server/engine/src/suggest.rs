@@ -57,14 +57,14 @@ impl Default for SuggestOptions {
 /// Suggestions for the text after `tokens`, most probable first.
 pub fn suggest(
     context: &Context,
-    corpus: Option<&CorpusIndex>,
+    corpora: &[&CorpusIndex],
     cache: Option<&DocumentCache>,
     params: &KnnParams,
     tokens: &[u32],
     options: &SuggestOptions,
 ) -> Result<Vec<Suggestion>, LmError> {
     let next = context.next_token(tokens)?;
-    let knn = knnlm::predict_knn(corpus, cache, params, &next.knn_key);
+    let knn = knnlm::predict_knn(corpora, cache, params, &next.knn_key);
     let tokenizer = context.model().tokenizer();
     let mut suggestions = Vec::new();
     for (token, log_p, log_p_lm, p_knn) in
@@ -72,7 +72,7 @@ pub fn suggest(
     {
         let word = complete_word(
             context,
-            corpus,
+            corpora,
             cache,
             params,
             tokens,
@@ -81,7 +81,7 @@ pub fn suggest(
         )?;
         let support = knn
             .as_ref()
-            .map(|k| supporting_sentences(corpus, &k.evidence, token, options.max_support))
+            .map(|k| supporting_sentences(corpora, &k.evidence, token, options.max_support))
             .unwrap_or_default();
         suggestions.push(Suggestion {
             text: tokenizer.decode(&word)?,
@@ -100,7 +100,7 @@ pub fn suggest(
 /// the base model does not know is completed as the corpus spells it.
 fn complete_word(
     context: &Context,
-    corpus: Option<&CorpusIndex>,
+    corpora: &[&CorpusIndex],
     cache: Option<&DocumentCache>,
     params: &KnnParams,
     tokens: &[u32],
@@ -121,7 +121,7 @@ fn complete_word(
     sequence.push(first);
     for _ in 0..max_extra {
         let next = context.next_token(&sequence)?;
-        let knn = knnlm::predict_knn(corpus, cache, params, &next.knn_key);
+        let knn = knnlm::predict_knn(corpora, cache, params, &next.knn_key);
         let Some(&(best, ..)) = knnlm::top_tokens(&next.log_probs, knn.as_ref(), 1).first() else {
             break;
         };
@@ -137,7 +137,7 @@ fn complete_word(
 
 /// The corpus sentences behind `token`: neighbours whose value is `token`, heaviest first.
 pub fn supporting_sentences(
-    corpus: Option<&CorpusIndex>,
+    corpora: &[&CorpusIndex],
     evidence: &[Evidence],
     token: u32,
     max: usize,
@@ -146,9 +146,9 @@ pub fn supporting_sentences(
         .iter()
         .filter(|e| e.token == token)
         .filter_map(|e| match e.source {
-            NeighbourSource::Corpus(entry) => {
-                corpus.and_then(|c| corpus_sentence(c, entry, e.weight))
-            }
+            NeighbourSource::Corpus { corpus, entry } => corpora
+                .get(corpus)
+                .and_then(|c| corpus_sentence(c, entry, e.weight)),
             NeighbourSource::Document(_) => None,
         })
         .take(max)

@@ -22,7 +22,7 @@ fn write(dir: &Path, name: &str, text: &str) {
 }
 
 fn distinctive_corpus(dir: &Path) {
-    let paragraph = vec![DISTINCTIVE; 12].join(" ");
+    let paragraph = [DISTINCTIVE; 12].join(" ");
     write(
         dir,
         "zebra.md",
@@ -74,10 +74,7 @@ fn every_target_token_gets_one_entry_with_its_sentence() {
     let report = index(dir.path(), &out, false);
     let tokenizer = tiny_model().tokenizer();
     let zebra_tokens = tokenizer
-        .encode(&format!(
-            "Council notes\n\n{}",
-            vec![DISTINCTIVE; 12].join(" ")
-        ))
+        .encode(&format!("Council notes\n\n{}", [DISTINCTIVE; 12].join(" ")))
         .unwrap()
         .len();
     let prose_tokens = tokenizer.encode(lm_support::PROSE).unwrap().len();
@@ -123,7 +120,7 @@ fn a_repeated_sentence_makes_knn_lm_predict_its_continuation() {
         "the random tiny model should not know the sentence"
     );
 
-    let knn = knnlm::predict_knn(Some(&corpus), None, &corpus.params, &next.knn_key).unwrap();
+    let knn = knnlm::predict_knn(&[&corpus], None, &corpus.params, &next.knn_key).unwrap();
     let top = knnlm::top_tokens(&next.log_probs, Some(&knn), 3);
     assert_eq!(
         top[0].0, target,
@@ -133,7 +130,7 @@ fn a_repeated_sentence_makes_knn_lm_predict_its_continuation() {
 
     let suggestions = suggest::suggest(
         &context,
-        Some(&corpus),
+        &[&corpus],
         None,
         &corpus.params,
         &tokens,
@@ -213,7 +210,7 @@ fn evaluation_shows_the_corpus_lowering_held_out_perplexity() {
     std::fs::create_dir(&corpus).unwrap();
     std::fs::create_dir(&held_out).unwrap();
     distinctive_corpus(&corpus);
-    write(&held_out, "a.md", &vec![DISTINCTIVE; 3].join(" "));
+    write(&held_out, "a.md", &[DISTINCTIVE; 3].join(" "));
     let out = dir.path().join("corpus.index");
     index(&corpus, &out, false);
     let corpus = open(&out, params());
@@ -236,7 +233,7 @@ fn evaluation_shows_the_corpus_lowering_held_out_perplexity() {
         report.tokens + 1,
         tiny_model()
             .tokenizer()
-            .encode(&vec![DISTINCTIVE; 3].join(" "))
+            .encode(&[DISTINCTIVE; 3].join(" "))
             .unwrap()
             .len()
     );

@@ -127,7 +127,7 @@ pub fn suggest_for_text(
     };
     Ok(suggest::suggest(
         &context,
-        Some(corpus),
+        &[corpus],
         Some(&cache),
         &corpus.params,
         &tokens,

@@ -111,6 +111,33 @@ impl Document {
         self.provenance.position(&self.text, text_offset)
     }
 
+    /// The number of prose bytes that come from before `position` in the source: the prose
+    /// offset of a cursor there. Assumes prose follows source order, as all the extractors
+    /// write it.
+    pub fn text_offset_before(&self, position: SourcePosition) -> usize {
+        let text = &self.text;
+        let mut low = 0;
+        let mut high = text.len();
+        // Binary search over char boundaries for the first byte at or after `position`.
+        while low < high {
+            let mut middle = low + (high - low) / 2;
+            while !text.is_char_boundary(middle) {
+                middle -= 1;
+            }
+            if self.source_position(middle) < position {
+                let width = text[middle..].chars().next().map_or(1, char::len_utf8);
+                low = middle + width;
+            } else {
+                high = middle;
+            }
+        }
+        // A block separator maps to the next block: a cursor at that block's start is in it.
+        if text[low..].starts_with("\n\n") && self.source_position(low + 2) <= position {
+            low += 2;
+        }
+        low.min(text.len())
+    }
+
     /// The sentences of [`Self::text`] as byte ranges, in order, never spanning blocks.
     pub fn sentences(&self) -> &[Range<usize>] {
         &self.sentences
@@ -162,6 +189,37 @@ mod tests {
                 .0;
             let expected = SourcePosition { line, column };
             assert_eq!(document.source_position(offset), expected, "{needle}");
+        }
+    }
+
+    #[test]
+    fn a_cursor_in_the_source_maps_to_the_prose_before_it() {
+        let source = "# Title\n\nWrite the **house** style;\nkeep it. Ünï end\n\n```\ncode\n```\n";
+        let document = markdown(source);
+        assert_eq!(
+            document.text(),
+            "Title\n\nWrite the house style; keep it. Ünï end"
+        );
+        // (line, column of the cursor, prose before it)
+        let cases = [
+            (1, 1, ""),
+            (1, 8, "Title"),
+            (3, 1, "Title\n\n"),
+            (3, 10, "Title\n\nWrite the"),
+            (3, 13, "Title\n\nWrite the "),
+            (3, 16, "Title\n\nWrite the hou"),
+            (4, 1, "Title\n\nWrite the house style; "),
+            (4, 13, "Title\n\nWrite the house style; keep it. Ünï"),
+            (4, 18, "Title\n\nWrite the house style; keep it. Ünï end"),
+            (7, 2, "Title\n\nWrite the house style; keep it. Ünï end"),
+        ];
+        for (line, column, before) in cases {
+            let offset = document.text_offset_before(SourcePosition { line, column });
+            assert_eq!(
+                &document.text()[..offset],
+                before,
+                "cursor at {line}:{column}"
+            );
         }
     }
 

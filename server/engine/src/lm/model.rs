@@ -180,6 +180,8 @@ enum Request {
     Forward {
         context: u64,
         tokens: Vec<u32>,
+        /// Run every position from here on even if the cache holds it.
+        rerun_from: usize,
         logits_to_keep: usize,
         reply: Sender<Result<Forward, LmError>>,
     },
@@ -280,10 +282,22 @@ impl Context {
     /// they share with the previous call. Returns logits for the last `logits_to_keep`
     /// positions and keys for every position that was run.
     pub fn forward(&self, tokens: &[u32], logits_to_keep: usize) -> Result<Forward, LmError> {
+        self.forward_from(tokens, usize::MAX, logits_to_keep)
+    }
+
+    /// Like [`forward`](Self::forward), but positions from `rerun_from` on are run even if
+    /// the cache holds them, so their logits and keys are returned.
+    pub fn forward_from(
+        &self,
+        tokens: &[u32],
+        rerun_from: usize,
+        logits_to_keep: usize,
+    ) -> Result<Forward, LmError> {
         let (context, tokens) = (self.id, tokens.to_vec());
         self.model.ask(|reply| Request::Forward {
             context,
             tokens,
+            rerun_from,
             logits_to_keep,
             reply,
         })
@@ -324,6 +338,7 @@ fn serve(mut session: ModelSession, inbox: Receiver<Request>) {
             Request::Forward {
                 context,
                 tokens,
+                rerun_from,
                 logits_to_keep,
                 reply,
             } => {
@@ -332,6 +347,7 @@ fn serve(mut session: ModelSession, inbox: Receiver<Request>) {
                     &mut session,
                     cache,
                     &tokens,
+                    rerun_from,
                     logits_to_keep,
                 ));
             }
@@ -364,13 +380,17 @@ fn extend_cache<R>(
     session: &mut ModelSession,
     cache: &mut KvCache,
     tokens: &[u32],
+    rerun_from: usize,
     logits_to_keep: usize,
     read: impl FnOnce(super::session::RunOutput<'_>, Range<usize>) -> R,
 ) -> Result<R, LmError> {
     if tokens.is_empty() {
         return Err(LmError::EmptyInput);
     }
-    let reused = cache.common_prefix(tokens).min(tokens.len() - 1);
+    let reused = cache
+        .common_prefix(tokens)
+        .min(tokens.len() - 1)
+        .min(rerun_from);
     cache.truncate(reused)?;
     let new_positions = reused..tokens.len();
     session.forward(cache, &tokens[reused..], logits_to_keep, |output| {
@@ -382,6 +402,7 @@ fn forward_in_context(
     session: &mut ModelSession,
     cache: &mut KvCache,
     tokens: &[u32],
+    rerun_from: usize,
     logits_to_keep: usize,
 ) -> Result<Forward, LmError> {
     let (vocab_size, key_dim) = (session.vocab_size(), session.key_dim());
@@ -389,6 +410,7 @@ fn forward_in_context(
         session,
         cache,
         tokens,
+        rerun_from,
         logits_to_keep,
         |output, new_positions| Forward {
             new_positions,
@@ -407,9 +429,11 @@ fn next_token_in_context(
     tokens: &[u32],
 ) -> Result<NextToken, LmError> {
     let key_dim = session.key_dim();
-    extend_cache(session, cache, tokens, 1, |output, _| NextToken {
-        log_probs: log_softmax(output.logits),
-        knn_key: output.knn_keys[output.knn_keys.len() - key_dim..].to_vec(),
+    extend_cache(session, cache, tokens, usize::MAX, 1, |output, _| {
+        NextToken {
+            log_probs: log_softmax(output.logits),
+            knn_key: output.knn_keys[output.knn_keys.len() - key_dim..].to_vec(),
+        }
     })
 }
 

@@ -2,6 +2,7 @@
 
 use std::ops::Range;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use tokenizers::Tokenizer;
 
@@ -21,6 +22,9 @@ pub struct TextTokenizer {
     inner: Tokenizer,
     /// Prepended to every encoded text when the manifest says `add_bos`.
     bos: Option<u32>,
+    /// Every token's text, decoded once on first use (completion filters the whole
+    /// vocabulary by the typed prefix on every keystroke).
+    token_texts: OnceLock<Vec<String>>,
 }
 
 impl std::fmt::Debug for TextTokenizer {
@@ -54,7 +58,11 @@ impl TextTokenizer {
         } else {
             None
         };
-        Ok(TextTokenizer { inner, bos })
+        Ok(TextTokenizer {
+            inner,
+            bos,
+            token_texts: OnceLock::new(),
+        })
     }
 
     /// Token ids of `text` as the model sees it: no special tokens except BOS when the model wants one.
@@ -101,6 +109,14 @@ impl TextTokenizer {
     pub fn token_text(&self, id: u32) -> String {
         self.decode(&[id])
             .unwrap_or_else(|_| format!("<token {id}>"))
+    }
+
+    /// The text of every token id, indexed by id (see [`token_text`](Self::token_text)).
+    pub fn token_texts(&self) -> &[String] {
+        self.token_texts.get_or_init(|| {
+            let size = self.inner.get_vocab_size(true) as u32;
+            (0..size).map(|id| self.token_text(id)).collect()
+        })
     }
 
     /// The BOS id prepended by [`encode`](Self::encode), if any.

@@ -1,0 +1,16 @@
+//! Assistance for a document being written, in plain byte offsets of its prose: the
+//! per-block analysis behind "similar usage" and word-choice hints, and completions at a
+//! cursor. Blocks (paragraphs, headings, list items) are analysed on their own, so an edit
+//! re-analyses only its block and results can be cached by the block's text.
+
+mod analysis;
+mod completion;
+mod hints;
+mod usage;
+mod words;
+
+pub use analysis::{analyze_block, AnalysisOptions, BlockAnalysis, Candidate, WordAnalysis};
+pub use completion::{complete, Completion, CompletionOptions, CompletionQuery};
+pub use hints::{word_choice_hints, Hint, HintThresholds};
+pub use usage::{similar_usage, Preferred, Usage};
+pub use words::{block_ranges, corpus_word, words_with_tokens, WordAt};

@@ -1,0 +1,220 @@
+//! Assistance for a document being written, on the tiny model and a corpus with one
+//! distinctive sentence: block analysis (and its incremental form), completion, similar
+//! usage and word-choice hints.
+
+mod lm_support;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use precedent_engine::datastore::Datastore;
+use precedent_engine::editing::{
+    self, AnalysisOptions, BlockAnalysis, CompletionOptions, CompletionQuery, HintThresholds,
+};
+use precedent_engine::indexer::{self, IndexOptions};
+use precedent_engine::knnlm::{CorpusIndex, KnnParams};
+use precedent_engine::search::{NeighbourIndex, SearchOptions};
+
+use lm_support::tiny_model;
+
+const DISTINCTIVE: &str = "The zebra council approves purple umbrellas every Thursday.";
+
+fn corpus(dir: &Path) -> CorpusIndex {
+    let paragraph = [DISTINCTIVE; 12].join(" ");
+    std::fs::write(
+        dir.join("zebra.md"),
+        format!("# Council notes\n\n{paragraph}\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("other.txt"), lm_support::PROSE).unwrap();
+    let out = dir.join("corpus.index");
+    let options = IndexOptions {
+        window: 64,
+        stride: 32,
+        ..IndexOptions::default()
+    };
+    indexer::build_index(
+        tiny_model(),
+        &[dir.to_path_buf()],
+        &out,
+        &options,
+        &mut |_| {},
+    )
+    .unwrap();
+    let store = Datastore::open(&out, Some(&tiny_model().manifest().fingerprint)).unwrap();
+    CorpusIndex {
+        index: NeighbourIndex::new(Arc::new(store), SearchOptions::default()).unwrap(),
+        params: KnnParams {
+            k: 8,
+            lambda: 0.5,
+            temperature: 1.0,
+            adaptive_lambda: None,
+            document_cache: false,
+        },
+    }
+}
+
+fn analyze(corpus: &CorpusIndex, text: &str, previous: Option<&BlockAnalysis>) -> BlockAnalysis {
+    let context = tiny_model().new_context();
+    editing::analyze_block(
+        &context,
+        &[corpus],
+        text,
+        previous,
+        &AnalysisOptions::default(),
+        &|| false,
+    )
+    .unwrap()
+    .unwrap()
+}
+
+#[test]
+fn an_edited_block_reuses_the_analysis_of_its_unchanged_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = corpus(dir.path());
+    let before = analyze(
+        &corpus,
+        "Our zebra council approves purple umbrellas on Monday.",
+        None,
+    );
+    let edited = "Our zebra council approves purple umbrellas on Friday mornings.";
+    let incremental = analyze(&corpus, edited, Some(&before));
+    let full = analyze(&corpus, edited, None);
+
+    let words = |a: &BlockAnalysis| -> Vec<String> {
+        a.words
+            .iter()
+            .map(|w| a.text[w.bytes.clone()].to_string())
+            .collect()
+    };
+    assert_eq!(
+        words(&full),
+        [
+            "zebra",
+            "council",
+            "approves",
+            "purple",
+            "umbrellas",
+            "on",
+            "Friday",
+            "mornings"
+        ]
+    );
+    assert_eq!(words(&incremental), words(&full));
+    for (a, b) in incremental.words.iter().zip(&full.words) {
+        assert_eq!((a.token_index, a.written), (b.token_index, b.written));
+        let tokens =
+            |w: &editing::WordAnalysis| w.neighbours.iter().map(|n| n.token).collect::<Vec<_>>();
+        assert_eq!(tokens(a), tokens(b));
+        for ((ta, pa), (tb, pb)) in a.lm_log_probs.iter().zip(&b.lm_log_probs) {
+            assert_eq!(ta, tb);
+            assert!((pa - pb).abs() < 1e-3, "{pa} vs {pb}");
+        }
+    }
+    let keys = |a: &BlockAnalysis| {
+        a.entries()
+            .map(|(k, t)| (k.to_vec(), t))
+            .collect::<Vec<_>>()
+    };
+    for ((ka, ta), (kb, tb)) in keys(&incremental).iter().zip(&keys(&full)) {
+        assert_eq!(ta, tb);
+        let diff = ka
+            .iter()
+            .zip(kb)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(diff < 1e-3, "keys differ by {diff}");
+    }
+    assert_eq!(keys(&incremental).len(), full.tokens.len() - 1);
+}
+
+#[test]
+fn completion_offers_the_corpus_word_spelled_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = corpus(dir.path());
+    let model = tiny_model();
+    let context = model.new_context();
+    let tokens = model
+        .tokenizer()
+        .encode("Meeting minutes. The zebra council approves purple")
+        .unwrap();
+    // (typed prefix, expected first completion)
+    let cases = [
+        ("", "umbrellas"),
+        ("umb", "umbrellas"),
+        ("umbrel", "umbrellas"),
+    ];
+    for (prefix, expected) in cases {
+        let query = CompletionQuery {
+            context: &tokens,
+            prefix,
+            leading_space: true,
+        };
+        let completions = editing::complete(
+            &context,
+            &[&corpus],
+            None,
+            &corpus.params,
+            &query,
+            &CompletionOptions::default(),
+        )
+        .unwrap();
+        let first = &completions[0];
+        assert_eq!(first.text, expected, "prefix {prefix:?}");
+        assert!(first.knn_probability > 0.9);
+        assert_eq!(first.support_count, 8, "all 8 neighbours carry it");
+        let evidence = &first.support[0];
+        assert!(evidence.path.as_deref().unwrap().ends_with("zebra.md"));
+        assert_eq!(&evidence.sentence[evidence.mark.clone()], "umb");
+        for completion in &completions {
+            assert!(completion.text.starts_with(prefix), "{completion:?}");
+        }
+    }
+}
+
+#[test]
+fn a_word_the_corpus_would_not_use_gets_a_hint_and_its_usage_shows_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = corpus(dir.path());
+    let thresholds = HintThresholds {
+        min_preferred_probability: 0.4,
+        min_ratio: 5.0,
+        min_context_tokens: 4,
+    };
+    // The tiny model's keys hardly see past the last token: the text repeats the corpus's
+    // context closely enough for its neighbours to be the corpus sentence's.
+    let house_style = analyze(&corpus, &format!("Every Thursday. {DISTINCTIVE}"), None);
+    let hints =
+        editing::word_choice_hints(&house_style, &[&corpus], &corpus.params, &thresholds, 3);
+    assert!(hints.is_empty(), "the corpus's own sentence: {hints:?}");
+
+    let text = "Every Thursday. The zebra council approves purple raincoats every Thursday.";
+    let analysis = analyze(&corpus, text, None);
+    let hints = editing::word_choice_hints(&analysis, &[&corpus], &corpus.params, &thresholds, 3);
+    assert_eq!(hints.len(), 1, "{hints:?}");
+    let hint = &hints[0];
+    assert_eq!(
+        (hint.written.as_str(), hint.preferred.as_str()),
+        ("raincoats", "umbrellas")
+    );
+    assert_eq!(&text[hint.bytes.clone()], "raincoats");
+    assert!(hint.ratio() >= 5.0);
+    assert_eq!(hint.support.len(), 3);
+
+    let word = analysis.word_at(hint.bytes.start).unwrap();
+    let usage = editing::similar_usage(word, "raincoats", &[&corpus], &corpus.params, 3);
+    assert!(
+        usage.support.is_empty(),
+        "no corpus sentence says raincoats"
+    );
+    let preferred = usage.preferred.unwrap();
+    assert_eq!(preferred.word, "umbrellas");
+    assert!(preferred.candidate.knn_probability > 0.9);
+
+    let good = house_style
+        .word_at(house_style.text.find("umbrellas").unwrap())
+        .unwrap();
+    let usage = editing::similar_usage(good, "umbrellas", &[&corpus], &corpus.params, 3);
+    assert_eq!(usage.support.len(), 3);
+    assert!(usage.preferred.is_none());
+}
