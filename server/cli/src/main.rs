@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{bench, demo, doctor, eval, index, lm_score, predict, setup, suggest};
+use commands::{bench, demo, doctor, eval, index, lm_score, predict, serve, setup, suggest};
 use options::GlobalOptions;
 
 #[derive(Parser)]
@@ -21,7 +21,9 @@ use options::GlobalOptions;
     after_help = "Getting started:\n  \
         precedent setup              install ONNX Runtime and the default model\n  \
         precedent doctor             check that both load\n  \
-        precedent predict \"The results of the\"\n\n\
+        precedent predict \"The results of the\"\n  \
+        precedent index docs/ --out team.index\n  \
+        precedent serve              the language server, started by editors\n\n\
         Files live in precedent's data directory: $PRECEDENT_HOME, else \
         $XDG_DATA_HOME/precedent, else ~/.local/share/precedent.\n\
         Set PRECEDENT_LOG (e.g. PRECEDENT_LOG=debug) for more log output on stderr."
@@ -36,6 +38,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Setup(setup::Args),
+    Serve(serve::Args),
     Demo(demo::Args),
     Index(index::Args),
     Suggest(suggest::Args),
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
     options::init_logging(cli.global.verbose);
     let result = match &cli.command {
         Command::Setup(args) => setup::run(&cli.global, args),
+        Command::Serve(args) => serve::run(&cli.global, args),
         Command::Demo(args) => demo::run(&cli.global, args),
         Command::Index(args) => index::run(&cli.global, args),
         Command::Suggest(args) => suggest::run(&cli.global, args),

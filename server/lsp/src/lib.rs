@@ -1,1 +1,18 @@
-//! precedent language server (filled in by the LSP issue).
+//! precedent's language server: tower-lsp handlers over the engine.
+//!
+//! `server` holds the backend and dispatches; `handlers` convert engine results into
+//! lsp-types, one module per feature; `engine` owns the model, indexes and analysis cache;
+//! `config` and `settings_store` resolve settings; `documents` and `text` keep the open
+//! documents and convert positions (UTF-16). PROTOCOL.md is the contract with editors.
+
+pub mod config;
+mod documents;
+mod engine;
+mod handlers;
+mod ignores;
+mod indexing;
+mod server;
+mod settings_store;
+mod text;
+
+pub use server::{serve_stdio, ServeOptions};

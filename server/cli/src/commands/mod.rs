@@ -7,5 +7,6 @@ pub mod eval;
 pub mod index;
 pub mod lm_score;
 pub mod predict;
+pub mod serve;
 pub mod setup;
 pub mod suggest;

@@ -1,0 +1,1814 @@
+//! Settings resolution (PROTOCOL.md, "Settings"): defaults, then `precedent.toml`, then the
+//! client, key by key.
+//!
+//! Each layer is a raw JSON object (the TOML file is converted) read key by key rather than
+//! deserialized into a struct, so that one bad value costs only itself and each problem
+//! becomes one warning naming its origin, key, value and reason.
+//!
+//! Choices the protocol leaves open:
+//! - Keys are camelCase; snake_case segments (`max_per_document`) and flattened dotted keys
+//!   (`"hints.severity"`) are accepted in every layer. If one layer sets a setting twice, the
+//!   camelCase spelling wins, else the first in key order; the others are warned about.
+//! - Lists replace the previous layer's list; they are not appended to.
+//! - Relative paths resolve against the layer's `base_dir`. A layer without one (client
+//!   settings with no workspace folder) has nothing sensible to resolve against (the server's
+//!   working directory is arbitrary), so such a value is ignored with a warning.
+//! - `null` resets the optional settings (`modelPath`, `corpusIndexPath`, `k`, `lambda`,
+//!   `temperature`, `documentCache`); `""` counts as `null` for the two paths because VS Code
+//!   leaves a cleared text setting as `""`. For the other settings `null` is invalid.
+//! - `filePatterns`: a pattern without `/` matches the file name anywhere; one starting with
+//!   `/` or `**` matches the absolute path; any other is relative to the layer's `base_dir`
+//!   (anywhere below it if the layer has none, like `**/pattern`). `*` never crosses `/`.
+
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use serde_json::{Map, Value};
+
+pub const WORKSPACE_FILE: &str = "precedent.toml";
+
+/// Placeholder until measured (PROTOCOL.md defers to server/lsp/README.md).
+pub const DEFAULT_MIN_PREFERRED_PROBABILITY: f32 = 0.6;
+/// Placeholder until measured (PROTOCOL.md defers to server/lsp/README.md).
+pub const DEFAULT_MIN_RATIO: f32 = 20.0;
+
+pub const DEFAULT_LANGUAGES: [&str; 5] = [
+    "markdown",
+    "plaintext",
+    "restructuredtext",
+    "asciidoc",
+    "html",
+];
+
+/// Settings for one document, every value resolved (defaults filled in).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// `None`: the installed default model.
+    pub model_path: Option<PathBuf>,
+    pub index_paths: Vec<PathBuf>,
+    pub corpus: Vec<PathBuf>,
+    /// `None`: in precedent's data directory, one per workspace root.
+    pub corpus_index_path: Option<PathBuf>,
+    pub knn: KnnOverrides,
+    pub languages: Vec<String>,
+    /// Resolved globs (see the module documentation).
+    pub file_patterns: Vec<String>,
+    pub completion: CompletionSettings,
+    pub hover: HoverSettings,
+    pub hints: HintSettings,
+}
+
+/// kNN parameters set by the user; `None` = take the index's value.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct KnnOverrides {
+    pub k: Option<usize>,
+    pub lambda: Option<f32>,
+    pub temperature: Option<f32>,
+    pub document_cache: Option<bool>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CompletionSettings {
+    pub enabled: bool,
+    pub max_items: usize,
+    /// Longest phrase offered; 0 = words only.
+    pub phrase_words: usize,
+    pub phrase_min_probability: f32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HoverSettings {
+    pub enabled: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HintSettings {
+    pub enabled: bool,
+    pub severity: Severity,
+    pub min_preferred_probability: f32,
+    pub min_ratio: f32,
+    pub max_per_document: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+    Information,
+    Hint,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            model_path: None,
+            index_paths: Vec::new(),
+            corpus: Vec::new(),
+            corpus_index_path: None,
+            knn: KnnOverrides::default(),
+            languages: DEFAULT_LANGUAGES.iter().map(|l| l.to_string()).collect(),
+            file_patterns: Vec::new(),
+            completion: CompletionSettings {
+                enabled: true,
+                max_items: 8,
+                phrase_words: 3,
+                phrase_min_probability: 0.5,
+            },
+            hover: HoverSettings { enabled: true },
+            hints: HintSettings {
+                enabled: true,
+                severity: Severity::Hint,
+                min_preferred_probability: DEFAULT_MIN_PREFERRED_PROBABILITY,
+                min_ratio: DEFAULT_MIN_RATIO,
+                max_per_document: 20,
+            },
+        }
+    }
+}
+
+/// One source of settings: a JSON object and the directory its relative paths are relative to.
+#[derive(Clone, Copy, Debug)]
+pub struct Layer<'a> {
+    pub values: &'a Value,
+    pub base_dir: Option<&'a Path>,
+    /// Names the source in warnings, e.g. "precedent.toml at /x" or "client settings".
+    pub origin: &'a str,
+}
+
+/// Every setting by its canonical name (nested ones dotted).
+const KEYS: &[&str] = &[
+    "modelPath",
+    "indexPaths",
+    "corpus",
+    "corpusIndexPath",
+    "k",
+    "lambda",
+    "temperature",
+    "documentCache",
+    "languages",
+    "filePatterns",
+    "completion.enabled",
+    "completion.maxItems",
+    "completion.phraseWords",
+    "completion.phraseMinProbability",
+    "hover.enabled",
+    "hints.enabled",
+    "hints.severity",
+    "hints.minPreferredProbability",
+    "hints.minRatio",
+    "hints.maxPerDocument",
+];
+
+const SECTIONS: &[&str] = &["completion", "hover", "hints"];
+
+impl Settings {
+    /// Applies the layers in order over the defaults, key by key. Each invalid value is
+    /// skipped and described in the returned warnings (origin, key, value, why), e.g.
+    /// "client settings: hints.minRatio = -3 ignored: must be at least 1".
+    ///
+    /// Which layers apply to a document (the `precedent.toml` of the root it is under) is
+    /// the caller's choice.
+    pub fn resolve(layers: &[Layer]) -> (Settings, Vec<String>) {
+        let home = home_dir();
+        resolve_with_home(layers, home.as_deref())
+    }
+
+    /// Does this document take part? `language_id` from didOpen (may be unknown → ""),
+    /// `path` from the URI if a file. Compiles the globs: call once per document, not per
+    /// request.
+    pub fn applies_to(&self, language_id: &str, path: Option<&Path>) -> bool {
+        if !language_id.is_empty() && self.languages.iter().any(|l| l == language_id) {
+            return true;
+        }
+        let Some(path) = path else { return false };
+        if self.file_patterns.is_empty() {
+            return false;
+        }
+        let (names, paths) = compile_patterns(&self.file_patterns);
+        path.file_name().is_some_and(|name| names.is_match(name)) || paths.is_match(path)
+    }
+
+    /// Applies one setting; `Err` says why the value is ignored.
+    fn apply(&mut self, key: &str, value: &Value, ctx: &Context) -> Result<(), String> {
+        match key {
+            "modelPath" => self.model_path = ctx.optional_path(value)?,
+            "indexPaths" => self.index_paths = ctx.paths(value)?,
+            "corpus" => self.corpus = ctx.paths(value)?,
+            "corpusIndexPath" => self.corpus_index_path = ctx.optional_path(value)?,
+            "k" => self.knn.k = nullable(value, |v| integer(v, 1, 4096))?,
+            "lambda" => self.knn.lambda = nullable(value, probability)?,
+            "temperature" => {
+                self.knn.temperature = nullable(value, |v| {
+                    let t = float(v)?;
+                    if t > 0.0 {
+                        Ok(t)
+                    } else {
+                        Err("must be greater than 0".into())
+                    }
+                })?
+            }
+            "documentCache" => self.knn.document_cache = nullable(value, boolean)?,
+            "languages" => {
+                self.languages = strings(value)?.into_iter().map(str::to_owned).collect()
+            }
+            "filePatterns" => self.file_patterns = ctx.patterns(value)?,
+            "completion.enabled" => self.completion.enabled = boolean(value)?,
+            "completion.maxItems" => self.completion.max_items = integer(value, 1, 50)?,
+            "completion.phraseWords" => self.completion.phrase_words = integer(value, 0, 8)?,
+            "completion.phraseMinProbability" => {
+                self.completion.phrase_min_probability = probability(value)?
+            }
+            "hover.enabled" => self.hover.enabled = boolean(value)?,
+            "hints.enabled" => self.hints.enabled = boolean(value)?,
+            "hints.severity" => self.hints.severity = severity(value)?,
+            "hints.minPreferredProbability" => {
+                self.hints.min_preferred_probability = probability(value)?
+            }
+            "hints.minRatio" => {
+                let ratio = float(value)?;
+                if ratio < 1.0 {
+                    return Err("must be at least 1".into());
+                }
+                self.hints.min_ratio = ratio;
+            }
+            "hints.maxPerDocument" => self.hints.max_per_document = integer(value, 0, usize::MAX)?,
+            // Only reached when a section is not an object (objects are flattened).
+            _ if SECTIONS.contains(&key) => {
+                return Err(format!("expected an object, got {}", kind(value)));
+            }
+            "precedent" => {
+                return Err("unknown setting (put the settings at the top level, \
+                            not in a `precedent` section)"
+                    .into());
+            }
+            _ => {
+                return Err(match suggestion(key) {
+                    Some(known) => format!("unknown setting (did you mean `{known}`?)"),
+                    None => "unknown setting".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `resolve` with the home directory passed in, so tests do not depend on `$HOME`.
+fn resolve_with_home(layers: &[Layer], home: Option<&Path>) -> (Settings, Vec<String>) {
+    let mut settings = Settings::default();
+    let mut warnings = Vec::new();
+    for layer in layers {
+        let map = match layer.values {
+            Value::Object(map) => map,
+            // "No settings", e.g. `{"precedent": null}` or absent initializationOptions.
+            Value::Null => continue,
+            other => {
+                warnings.push(format!(
+                    "{}: settings {} ignored: expected an object, got {}",
+                    layer.origin,
+                    show(other),
+                    kind(other)
+                ));
+                continue;
+            }
+        };
+        let ctx = Context {
+            base_dir: layer.base_dir,
+            home,
+        };
+        let mut entries = Vec::new();
+        flatten(map, "", &mut entries);
+        // Deterministic whatever the map's order (serde_json's `preserve_order` may be on);
+        // the canonical spelling first so it wins over an alias of the same setting.
+        entries.sort_by(|a, b| {
+            (a.written != a.key, &a.written).cmp(&(b.written != b.key, &b.written))
+        });
+        let mut applied: Vec<(&str, &str)> = Vec::new();
+        for entry in &entries {
+            let result = match applied.iter().find(|(key, _)| *key == entry.key) {
+                Some((_, first)) => Err(format!("also set as {first}")),
+                None => {
+                    applied.push((&entry.key, &entry.written));
+                    settings.apply(&entry.key, entry.value, &ctx)
+                }
+            };
+            if let Err(why) = result {
+                warnings.push(format!(
+                    "{}: {} = {} ignored: {why}",
+                    layer.origin,
+                    entry.written,
+                    show(entry.value)
+                ));
+            }
+        }
+    }
+    (settings, warnings)
+}
+
+struct Entry<'v> {
+    /// As the user spelled it, dotted: `hints.min_ratio`.
+    written: String,
+    /// Canonical: `hints.minRatio`.
+    key: String,
+    value: &'v Value,
+}
+
+/// Top-level sections given as objects become dotted keys; anything else stays a value.
+fn flatten<'v>(map: &'v Map<String, Value>, prefix: &str, out: &mut Vec<Entry<'v>>) {
+    for (name, value) in map {
+        let written = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        let key = canonical(&written);
+        if prefix.is_empty() && SECTIONS.contains(&key.as_str()) {
+            if let Value::Object(inner) = value {
+                flatten(inner, &written, out);
+                continue;
+            }
+        }
+        out.push(Entry {
+            written,
+            key,
+            value,
+        });
+    }
+}
+
+/// `hints.min_ratio` → `hints.minRatio`; segments that are not plain snake_case stay as is.
+fn canonical(written: &str) -> String {
+    let segments: Vec<String> = written
+        .split('.')
+        .map(|segment| {
+            let parts: Vec<&str> = segment.split('_').collect();
+            if parts.len() < 2 || parts.iter().any(|p| p.is_empty()) {
+                return segment.to_owned();
+            }
+            let mut camel = parts[0].to_owned();
+            for part in &parts[1..] {
+                let mut chars = part.chars();
+                if let Some(first) = chars.next() {
+                    camel.extend(first.to_uppercase());
+                    camel.push_str(chars.as_str());
+                }
+            }
+            camel
+        })
+        .collect();
+    segments.join(".")
+}
+
+/// The known key closest to an unknown one, to make typos and misplaced keys obvious.
+fn suggestion(key: &str) -> Option<&'static str> {
+    let key = key.to_lowercase();
+    let limit = (key.chars().count() / 3).clamp(1, 3);
+    KEYS.iter()
+        .map(|known| {
+            let full = edit_distance(&key, &known.to_lowercase());
+            // `minRatio` at the top level: the right name in the wrong place.
+            let last = known.rsplit('.').next().unwrap_or(known).to_lowercase();
+            let misplaced = if key.contains('.') || !known.contains('.') {
+                usize::MAX
+            } else {
+                edit_distance(&key, &last)
+            };
+            (full.min(misplaced), *known)
+        })
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, known)| known)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// What relative paths and `~` resolve against for one layer.
+struct Context<'a> {
+    base_dir: Option<&'a Path>,
+    home: Option<&'a Path>,
+}
+
+impl Context<'_> {
+    fn path(&self, s: &str) -> Result<PathBuf, String> {
+        if s.is_empty() {
+            return Err("empty path".into());
+        }
+        let path = match tilde(s) {
+            Some(rest) => self.home()?.join(rest),
+            None => PathBuf::from(s),
+        };
+        let path = if path.is_absolute() {
+            path
+        } else if let Some(base) = self.base_dir {
+            base.join(path)
+        } else {
+            return Err(format!(
+                "relative path {s:?} has no workspace folder to resolve against; \
+                 use an absolute path"
+            ));
+        };
+        // Lexical tidying only (drops `.` segments): `..` may cross a symlink.
+        Ok(path.components().collect())
+    }
+
+    fn optional_path(&self, value: &Value) -> Result<Option<PathBuf>, String> {
+        match value {
+            Value::Null => Ok(None),
+            Value::String(s) if s.is_empty() => Ok(None),
+            Value::String(s) => self.path(s).map(Some),
+            other => Err(format!(
+                "expected a path (string) or null, got {}",
+                kind(other)
+            )),
+        }
+    }
+
+    fn paths(&self, value: &Value) -> Result<Vec<PathBuf>, String> {
+        strings(value)?.into_iter().map(|s| self.path(s)).collect()
+    }
+
+    fn patterns(&self, value: &Value) -> Result<Vec<String>, String> {
+        strings(value)?
+            .into_iter()
+            .map(|s| {
+                let pattern = self.pattern(s)?;
+                glob(&pattern).map_err(|e| format!("invalid glob {s:?}: {}", e.kind()))?;
+                Ok(pattern)
+            })
+            .collect()
+    }
+
+    fn pattern(&self, s: &str) -> Result<String, String> {
+        if let Some(rest) = tilde(s) {
+            return Ok(format!("{}/{rest}", escaped_dir(self.home()?)?));
+        }
+        if !s.contains('/') || s.starts_with('/') || s.starts_with("**") {
+            return Ok(s.to_owned());
+        }
+        let mut relative = s;
+        while let Some(rest) = relative.strip_prefix("./") {
+            relative = rest;
+        }
+        Ok(match self.base_dir {
+            Some(base) => format!("{}/{relative}", escaped_dir(base)?),
+            None => format!("**/{relative}"),
+        })
+    }
+
+    fn home(&self) -> Result<&Path, String> {
+        self.home
+            .ok_or_else(|| "cannot expand `~`: no home directory ($HOME is not set)".into())
+    }
+}
+
+/// `~` and `~/x` → Some("") and Some("x").
+fn tilde(s: &str) -> Option<&str> {
+    if s == "~" {
+        Some("")
+    } else {
+        s.strip_prefix("~/")
+    }
+}
+
+/// A directory as a glob prefix: metacharacters in its name match literally.
+fn escaped_dir(dir: &Path) -> Result<String, String> {
+    let dir = dir
+        .to_str()
+        .ok_or_else(|| format!("{} is not valid UTF-8", dir.display()))?;
+    Ok(globset::escape(dir.trim_end_matches('/')))
+}
+
+fn glob(pattern: &str) -> Result<globset::Glob, globset::Error> {
+    GlobBuilder::new(pattern).literal_separator(true).build()
+}
+
+/// (patterns matched against the file name, patterns matched against the path).
+fn compile_patterns(patterns: &[String]) -> (GlobSet, GlobSet) {
+    let mut names = GlobSetBuilder::new();
+    let mut paths = GlobSetBuilder::new();
+    for pattern in patterns {
+        // Resolved settings hold only valid globs, but the fields are public.
+        let Ok(glob) = glob(pattern) else { continue };
+        if pattern.contains('/') {
+            paths.add(glob);
+        } else {
+            names.add(glob);
+        }
+    }
+    let empty = GlobSet::empty;
+    (
+        names.build().unwrap_or_else(|_| empty()),
+        paths.build().unwrap_or_else(|_| empty()),
+    )
+}
+
+fn nullable<T>(
+    value: &Value,
+    parse: impl FnOnce(&Value) -> Result<T, String>,
+) -> Result<Option<T>, String> {
+    match value {
+        Value::Null => Ok(None),
+        value => parse(value).map(Some),
+    }
+}
+
+fn boolean(value: &Value) -> Result<bool, String> {
+    value
+        .as_bool()
+        .ok_or_else(|| format!("expected true or false, got {}", kind(value)))
+}
+
+/// Integers written as `64.0` are accepted: TOML and JavaScript do not always keep the kind.
+fn integer(value: &Value, min: usize, max: usize) -> Result<usize, String> {
+    let Value::Number(n) = value else {
+        return Err(format!("expected an integer, got {}", kind(value)));
+    };
+    let too_small = || format!("must be at least {min}");
+    let too_large = || format!("must be at most {max}");
+    let n = if let Some(u) = n.as_u64() {
+        usize::try_from(u).map_err(|_| too_large())?
+    } else if n.is_i64() {
+        return Err(too_small()); // as_u64 failed: negative
+    } else {
+        let f = n.as_f64().unwrap_or(f64::NAN);
+        if !f.is_finite() || f.fract() != 0.0 {
+            return Err("must be an integer".into());
+        }
+        if f < 0.0 {
+            return Err(too_small());
+        }
+        if f > max as f64 {
+            return Err(too_large());
+        }
+        f as usize // saturating, and in range
+    };
+    if n < min {
+        Err(too_small())
+    } else if n > max {
+        Err(too_large())
+    } else {
+        Ok(n)
+    }
+}
+
+/// A finite number, checked as f32 (1e300 would become infinity).
+fn float(value: &Value) -> Result<f32, String> {
+    let f = match value {
+        Value::Number(n) => n.as_f64().unwrap_or(f64::NAN) as f32,
+        // How `read_workspace_file` carries TOML's nan and inf, which JSON cannot hold.
+        Value::String(s) if matches!(s.as_str(), "NaN" | "inf" | "-inf") => f32::NAN,
+        other => return Err(format!("expected a number, got {}", kind(other))),
+    };
+    if f.is_finite() {
+        Ok(f)
+    } else {
+        Err("must be a finite number".into())
+    }
+}
+
+fn probability(value: &Value) -> Result<f32, String> {
+    let p = float(value)?;
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err("must be between 0 and 1".into())
+    }
+}
+
+fn severity(value: &Value) -> Result<Severity, String> {
+    let expected = r#"expected "error", "warning", "information" or "hint""#;
+    let Value::String(s) = value else {
+        return Err(format!("{expected}, got {}", kind(value)));
+    };
+    match s.to_lowercase().as_str() {
+        "error" => Ok(Severity::Error),
+        "warning" => Ok(Severity::Warning),
+        "information" | "info" => Ok(Severity::Information),
+        "hint" => Ok(Severity::Hint),
+        _ => Err(expected.into()),
+    }
+}
+
+/// A string or an array of non-empty strings (a single string is a one-element list).
+fn strings(value: &Value) -> Result<Vec<&str>, String> {
+    let items: Vec<&Value> = match value {
+        Value::String(_) => vec![value],
+        Value::Array(items) => items.iter().collect(),
+        other => {
+            return Err(format!(
+                "expected a string or an array of strings, got {}",
+                kind(other)
+            ))
+        }
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::String(s) if s.is_empty() => Err("empty string in the list".to_owned()),
+            Value::String(s) => Ok(s.as_str()),
+            other => Err(format!(
+                "expected strings, item {} is {}",
+                i + 1,
+                kind(other)
+            )),
+        })
+        .collect()
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The value as JSON, shortened so one warning stays one readable line.
+fn show(value: &Value) -> String {
+    const MAX: usize = 60;
+    let json = value.to_string();
+    match json.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", &json[..end]),
+        None => json,
+    }
+}
+
+fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .or_else(|| std::env::var_os("USERPROFILE"))
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Reads `precedent.toml` in `root` if it exists: Ok(None) if absent, Err(message) if
+/// unreadable or not valid TOML (the message names the file and the line). The TOML is
+/// converted to a serde_json::Value.
+pub fn read_workspace_file(root: &Path) -> Result<Option<Value>, String> {
+    let path = root.join(WORKSPACE_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+            return Ok(None)
+        }
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    match text.parse::<toml::Table>() {
+        Ok(table) => Ok(Some(toml_to_json(toml::Value::Table(table)))),
+        Err(e) => {
+            // One line, `file:line:column:` so editors and terminals can jump to it.
+            let message = e.message().trim().replace('\n', "; ");
+            Err(match e.span() {
+                Some(span) => {
+                    let (line, column) = line_column(text, span.start);
+                    format!(
+                        "{}:{line}:{column}: invalid TOML: {message}",
+                        path.display()
+                    )
+                }
+                None => format!("{}: invalid TOML: {message}", path.display()),
+            })
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+fn toml_to_json(value: toml::Value) -> Value {
+    match value {
+        toml::Value::String(s) => Value::String(s),
+        toml::Value::Integer(i) => Value::from(i),
+        // JSON has no nan or inf: they become the strings "NaN", "inf", "-inf", which the
+        // number settings recognise to say "must be a finite number".
+        toml::Value::Float(f) => serde_json::Number::from_f64(f)
+            .map_or_else(|| Value::String(f.to_string()), Value::Number),
+        toml::Value::Boolean(b) => Value::Bool(b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(items) => Value::Array(items.into_iter().map(toml_to_json).collect()),
+        toml::Value::Table(table) => Value::Object(
+            table
+                .into_iter()
+                .map(|(k, v)| (k, toml_to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// The client's settings object may come wrapped: `{"precedent": {...}}` (VS Code
+/// didChangeConfiguration sends `settings: {precedent: {...}}`) or bare; return the inner
+/// object. Keys flattened with the section name (`"precedent.hints.severity"`) are
+/// unwrapped too; other sections' keys beside them are dropped.
+pub fn client_section(settings: &Value) -> Value {
+    let Value::Object(map) = settings else {
+        return settings.clone();
+    };
+    let flattened: Map<String, Value> = map
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("precedent.")?.to_owned(), v.clone())))
+        .collect();
+    match map.get("precedent") {
+        Some(Value::Object(inner)) => {
+            let mut inner = inner.clone();
+            for (k, v) in flattened {
+                inner.entry(k).or_insert(v);
+            }
+            Value::Object(inner)
+        }
+        Some(inner) if flattened.is_empty() => inner.clone(),
+        _ if !flattened.is_empty() => Value::Object(flattened),
+        _ => settings.clone(),
+    }
+}
+
+// The examples use Unix paths.
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    const HOME: &str = "/home/ana";
+    const TOML_ORIGIN: &str = "precedent.toml at /ws";
+    const CLIENT: &str = "client settings";
+
+    fn json(text: &str) -> Value {
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("bad test JSON {text}: {e}"))
+    }
+
+    fn toml(text: &str) -> Value {
+        let table: toml::Table = text
+            .parse()
+            .unwrap_or_else(|e| panic!("bad test TOML: {e}"));
+        toml_to_json(toml::Value::Table(table))
+    }
+
+    /// Resolves (origin, values) layers, all with base dir /ws and home /home/ana.
+    fn resolve(layers: &[(&str, &Value)]) -> (Settings, Vec<String>) {
+        let layers: Vec<Layer> = layers
+            .iter()
+            .map(|(origin, values)| Layer {
+                values,
+                base_dir: Some(Path::new("/ws")),
+                origin,
+            })
+            .collect();
+        resolve_with_home(&layers, Some(Path::new(HOME)))
+    }
+
+    fn client(text: &str) -> (Settings, Vec<String>) {
+        resolve(&[(CLIENT, &json(text))])
+    }
+
+    fn paths(paths: &[&str]) -> Vec<PathBuf> {
+        paths.iter().map(PathBuf::from).collect()
+    }
+
+    fn strings(strings: &[&str]) -> Vec<String> {
+        strings.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn defaults_are_those_of_the_protocol() {
+        let s = Settings::default();
+        assert_eq!(s.model_path, None);
+        assert!(s.index_paths.is_empty() && s.corpus.is_empty());
+        assert_eq!(s.corpus_index_path, None);
+        assert_eq!(s.knn, KnnOverrides::default());
+        assert_eq!(s.languages, DEFAULT_LANGUAGES);
+        assert!(s.file_patterns.is_empty());
+        assert_eq!(
+            s.completion,
+            CompletionSettings {
+                enabled: true,
+                max_items: 8,
+                phrase_words: 3,
+                phrase_min_probability: 0.5
+            }
+        );
+        assert!(s.hover.enabled);
+        assert_eq!(
+            s.hints,
+            HintSettings {
+                enabled: true,
+                severity: Severity::Hint,
+                min_preferred_probability: DEFAULT_MIN_PREFERRED_PROBABILITY,
+                min_ratio: DEFAULT_MIN_RATIO,
+                max_per_document: 20
+            }
+        );
+        assert_eq!(resolve(&[]), (Settings::default(), vec![]));
+        assert_eq!(client("{}"), (Settings::default(), vec![]));
+        assert_eq!(client("null"), (Settings::default(), vec![]));
+    }
+
+    /// An input and what it changes.
+    type Effect = (&'static str, fn(&mut Settings));
+
+    /// Client settings (workspace folder /ws, home /home/ana) → change from the defaults.
+    const EFFECTS: &[Effect] = &[
+        (r#"{"modelPath": "/models/smol"}"#, |s| {
+            s.model_path = Some("/models/smol".into())
+        }),
+        (r#"{"modelPath": "models/smol/"}"#, |s| {
+            s.model_path = Some("/ws/models/smol".into())
+        }),
+        (r#"{"modelPath": "~/models/smol"}"#, |s| {
+            s.model_path = Some("/home/ana/models/smol".into())
+        }),
+        (r#"{"modelPath": null}"#, |_| {}),
+        (r#"{"modelPath": ""}"#, |_| {}),
+        (r#"{"indexPaths": "team.index"}"#, |s| {
+            s.index_paths = paths(&["/ws/team.index"])
+        }),
+        (
+            r#"{"indexPaths": ["/srv/team.index", "./mine/../my.index", "~"]}"#,
+            |s| s.index_paths = paths(&["/srv/team.index", "/ws/mine/../my.index", "/home/ana"]),
+        ),
+        (r#"{"corpus": ["docs", "/shared/style"]}"#, |s| {
+            s.corpus = paths(&["/ws/docs", "/shared/style"])
+        }),
+        (r#"{"corpus": []}"#, |_| {}),
+        (r#"{"corpusIndexPath": ".precedent/corpus.index"}"#, |s| {
+            s.corpus_index_path = Some("/ws/.precedent/corpus.index".into())
+        }),
+        (r#"{"k": 128}"#, |s| s.knn.k = Some(128)),
+        (r#"{"k": 4096.0}"#, |s| s.knn.k = Some(4096)),
+        (r#"{"k": null}"#, |_| {}),
+        (r#"{"lambda": 0}"#, |s| s.knn.lambda = Some(0.0)),
+        (r#"{"lambda": 0.25}"#, |s| s.knn.lambda = Some(0.25)),
+        (r#"{"temperature": 0.5}"#, |s| s.knn.temperature = Some(0.5)),
+        (r#"{"documentCache": false}"#, |s| {
+            s.knn.document_cache = Some(false)
+        }),
+        (r#"{"languages": ["markdown", "latex"]}"#, |s| {
+            s.languages = strings(&["markdown", "latex"])
+        }),
+        (r#"{"languages": "latex"}"#, |s| {
+            s.languages = strings(&["latex"])
+        }),
+        (r#"{"languages": []}"#, |s| s.languages = vec![]),
+        (
+            r#"{"filePatterns": ["*.txt", "notes/**/*.md", "./*.adoc", "**/README", "/etc/*.conf", "~/notes/*"]}"#,
+            |s| {
+                s.file_patterns = strings(&[
+                    "*.txt",
+                    "/ws/notes/**/*.md",
+                    "/ws/*.adoc",
+                    "**/README",
+                    "/etc/*.conf",
+                    "/home/ana/notes/*",
+                ])
+            },
+        ),
+        (
+            r#"{"completion": {"enabled": false, "maxItems": 50, "phraseWords": 0, "phraseMinProbability": 1}}"#,
+            |s| {
+                s.completion = CompletionSettings {
+                    enabled: false,
+                    max_items: 50,
+                    phrase_words: 0,
+                    phrase_min_probability: 1.0,
+                }
+            },
+        ),
+        (r#"{"hover": {"enabled": false}}"#, |s| {
+            s.hover.enabled = false
+        }),
+        (r#"{"hints": {"enabled": false}}"#, |s| {
+            s.hints.enabled = false
+        }),
+        (r#"{"hints": {"severity": "Warning"}}"#, |s| {
+            s.hints.severity = Severity::Warning
+        }),
+        (r#"{"hints": {"severity": "ERROR"}}"#, |s| {
+            s.hints.severity = Severity::Error
+        }),
+        (r#"{"hints": {"severity": "info"}}"#, |s| {
+            s.hints.severity = Severity::Information
+        }),
+        (r#"{"hints": {"severity": "information"}}"#, |s| {
+            s.hints.severity = Severity::Information
+        }),
+        (
+            r#"{"hints": {"minPreferredProbability": 0.9, "minRatio": 1, "maxPerDocument": 0}}"#,
+            |s| {
+                s.hints.min_preferred_probability = 0.9;
+                s.hints.min_ratio = 1.0;
+                s.hints.max_per_document = 0;
+            },
+        ),
+        // Other spellings of the same settings.
+        (r#"{"hints.severity": "error"}"#, |s| {
+            s.hints.severity = Severity::Error
+        }),
+        (r#"{"hints": {"max_per_document": 5}}"#, |s| {
+            s.hints.max_per_document = 5
+        }),
+        (r#"{"hints.max_per_document": 5}"#, |s| {
+            s.hints.max_per_document = 5
+        }),
+        (r#"{"completion.phrase_words": 1}"#, |s| {
+            s.completion.phrase_words = 1
+        }),
+        (r#"{"index_paths": "/a.index"}"#, |s| {
+            s.index_paths = paths(&["/a.index"])
+        }),
+        (r#"{"document_cache": true}"#, |s| {
+            s.knn.document_cache = Some(true)
+        }),
+        // A section given twice, nested and flattened: both apply.
+        (
+            r#"{"hints": {"minRatio": 3}, "hints.severity": "error"}"#,
+            |s| {
+                s.hints.min_ratio = 3.0;
+                s.hints.severity = Severity::Error;
+            },
+        ),
+    ];
+
+    #[test]
+    fn each_setting_has_its_effect() {
+        for (input, effect) in EFFECTS {
+            let mut expected = Settings::default();
+            effect(&mut expected);
+            assert_eq!(client(input), (expected, vec![]), "{input}");
+        }
+    }
+
+    /// Client settings → the one warning; the value is ignored.
+    const INVALID: &[(&str, &str)] = &[
+        (
+            r#"{"hints": {"minRatio": -3}}"#,
+            "hints.minRatio = -3 ignored: must be at least 1",
+        ),
+        (
+            r#"{"hints.min_ratio": 0.5}"#,
+            "hints.min_ratio = 0.5 ignored: must be at least 1",
+        ),
+        (
+            r#"{"hints": {"minRatio": 1e300}}"#,
+            "hints.minRatio = 1e+300 ignored: must be a finite number",
+        ),
+        (
+            r#"{"hints": {"minRatio": null}}"#,
+            "hints.minRatio = null ignored: expected a number, got null",
+        ),
+        (r#"{"k": 0}"#, "k = 0 ignored: must be at least 1"),
+        (r#"{"k": -1}"#, "k = -1 ignored: must be at least 1"),
+        (r#"{"k": 4097}"#, "k = 4097 ignored: must be at most 4096"),
+        (
+            r#"{"k": 1e300}"#,
+            "k = 1e+300 ignored: must be at most 4096",
+        ),
+        (r#"{"k": 2.5}"#, "k = 2.5 ignored: must be an integer"),
+        (
+            r#"{"k": "64"}"#,
+            r#"k = "64" ignored: expected an integer, got a string"#,
+        ),
+        (
+            r#"{"lambda": 1.5}"#,
+            "lambda = 1.5 ignored: must be between 0 and 1",
+        ),
+        (
+            r#"{"lambda": -0.1}"#,
+            "lambda = -0.1 ignored: must be between 0 and 1",
+        ),
+        (
+            r#"{"temperature": 0}"#,
+            "temperature = 0 ignored: must be greater than 0",
+        ),
+        (
+            r#"{"temperature": -2}"#,
+            "temperature = -2 ignored: must be greater than 0",
+        ),
+        (
+            r#"{"temperature": 5e-324}"#,
+            "temperature = 5e-324 ignored: must be greater than 0",
+        ),
+        (
+            r#"{"temperature": 1e39}"#,
+            "temperature = 1e+39 ignored: must be a finite number",
+        ),
+        (
+            r#"{"documentCache": "yes"}"#,
+            r#"documentCache = "yes" ignored: expected true or false, got a string"#,
+        ),
+        (
+            r#"{"completion": {"maxItems": 0}}"#,
+            "completion.maxItems = 0 ignored: must be at least 1",
+        ),
+        (
+            r#"{"completion": {"maxItems": 51}}"#,
+            "completion.maxItems = 51 ignored: must be at most 50",
+        ),
+        (
+            r#"{"completion": {"phraseWords": 9}}"#,
+            "completion.phraseWords = 9 ignored: must be at most 8",
+        ),
+        (
+            r#"{"completion": {"enabled": null}}"#,
+            "completion.enabled = null ignored: expected true or false, got null",
+        ),
+        (
+            r#"{"completion": {"phraseMinProbability": 2}}"#,
+            "completion.phraseMinProbability = 2 ignored: must be between 0 and 1",
+        ),
+        (
+            r#"{"hover": {"enabled": 1}}"#,
+            "hover.enabled = 1 ignored: expected true or false, got a number",
+        ),
+        (
+            r#"{"hints": {"minPreferredProbability": "high"}}"#,
+            r#"hints.minPreferredProbability = "high" ignored: expected a number, got a string"#,
+        ),
+        (
+            r#"{"hints": {"severity": "warn"}}"#,
+            r#"hints.severity = "warn" ignored: expected "error", "warning", "information" or "hint""#,
+        ),
+        (
+            r#"{"hints": {"severity": 2}}"#,
+            r#"hints.severity = 2 ignored: expected "error", "warning", "information" or "hint", got a number"#,
+        ),
+        (
+            r#"{"hints": {"maxPerDocument": -1}}"#,
+            "hints.maxPerDocument = -1 ignored: must be at least 0",
+        ),
+        (
+            r#"{"hints": {"maxPerDocument": 1.5}}"#,
+            "hints.maxPerDocument = 1.5 ignored: must be an integer",
+        ),
+        (
+            r#"{"hints": "strict"}"#,
+            r#"hints = "strict" ignored: expected an object, got a string"#,
+        ),
+        (
+            r#"{"languages": [1]}"#,
+            "languages = [1] ignored: expected strings, item 1 is a number",
+        ),
+        (
+            r#"{"languages": ["markdown", ""]}"#,
+            r#"languages = ["markdown",""] ignored: empty string in the list"#,
+        ),
+        (
+            r#"{"languages": {"markdown": true}}"#,
+            r#"languages = {"markdown":true} ignored: expected a string or an array of strings, got an object"#,
+        ),
+        (
+            r#"{"filePatterns": ["*.txt", "[abc"]}"#,
+            r#"filePatterns = ["*.txt","[abc"] ignored: invalid glob "[abc": unclosed character class; missing ']'"#,
+        ),
+        (
+            r#"{"modelPath": 3}"#,
+            "modelPath = 3 ignored: expected a path (string) or null, got a number",
+        ),
+        (
+            r#"{"corpus": ["docs", null]}"#,
+            r#"corpus = ["docs",null] ignored: expected strings, item 2 is null"#,
+        ),
+        // Unknown keys, with the likely intended one.
+        (
+            r#"{"hints": {"minRatoi": 3}}"#,
+            "hints.minRatoi = 3 ignored: unknown setting (did you mean `hints.minRatio`?)",
+        ),
+        (
+            r#"{"minRatio": 3}"#,
+            "minRatio = 3 ignored: unknown setting (did you mean `hints.minRatio`?)",
+        ),
+        (
+            r#"{"lamda": 0.3}"#,
+            "lamda = 0.3 ignored: unknown setting (did you mean `lambda`?)",
+        ),
+        (
+            r#"{"Languages": []}"#,
+            "Languages = [] ignored: unknown setting (did you mean `languages`?)",
+        ),
+        (
+            r#"{"colour": "blue"}"#,
+            r#"colour = "blue" ignored: unknown setting"#,
+        ),
+        (
+            r#"{"completion": {"hints": {}}}"#,
+            "completion.hints = {} ignored: unknown setting",
+        ),
+        (
+            r#"{"precedent": {"k": 3}}"#,
+            r#"precedent = {"k":3} ignored: unknown setting (put the settings at the top level, not in a `precedent` section)"#,
+        ),
+        (
+            r#"{"languages": [1, "a very long language id that goes on and on and on and on"]}"#,
+            r#"languages = [1,"a very long language id that goes on and on and on and o… ignored: expected strings, item 1 is a number"#,
+        ),
+    ];
+
+    /// A team file setting every setting, to show that invalid client values keep it.
+    const TEAM_TOML: &str = r#"
+        # precedent.toml: team settings for this repository
+        model_path = "models/smollm2-135m"
+        index_paths = ["indexes/team.index", "~/precedent/personal.index"]
+        corpus = "docs"
+        corpus_index_path = ".precedent/corpus.index"
+        k = 128
+        lambda = 0.25
+        temperature = 1.5
+        document_cache = false
+        languages = ["markdown", "plaintext"]
+        file_patterns = ["*.txt", "notes/**/*.md"]
+
+        [completion]
+        enabled = true
+        max_items = 5
+        phrase_words = 0
+        phrase_min_probability = 0.7
+
+        [hover]
+        enabled = false
+
+        [hints]
+        severity = "information"
+        min_preferred_probability = 0.8
+        min_ratio = 10
+        max_per_document = 50
+    "#;
+
+    #[test]
+    fn invalid_values_are_ignored_with_a_warning() {
+        let team = toml(TEAM_TOML);
+        let (team_settings, team_warnings) = resolve(&[(TOML_ORIGIN, &team)]);
+        assert_eq!(team_warnings, Vec::<String>::new());
+        for (input, warning) in INVALID {
+            let expected = vec![format!("{CLIENT}: {warning}")];
+            let (settings, warnings) = client(input);
+            assert_eq!(warnings, expected, "{input}");
+            assert_eq!(settings, Settings::default(), "{input} over the defaults");
+            // Over a previous layer, that layer's value is kept.
+            let (settings, warnings) = resolve(&[(TOML_ORIGIN, &team), (CLIENT, &json(input))]);
+            assert_eq!(warnings, expected, "{input}");
+            assert_eq!(settings, team_settings, "{input} over the team file");
+        }
+    }
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let dir = std::env::temp_dir()
+                .join(format!("precedent-config-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+
+        fn with_file(name: &str, text: &str) -> TempDir {
+            let dir = TempDir::new(name);
+            std::fs::write(dir.0.join(WORKSPACE_FILE), text).unwrap();
+            dir
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_team_file_resolves_against_its_root() {
+        let dir = TempDir::with_file("team", TEAM_TOML);
+        let root = dir.0.as_path();
+        let values = read_workspace_file(root).unwrap().unwrap();
+        let origin = format!("{WORKSPACE_FILE} at {}", root.display());
+        let layer = Layer {
+            values: &values,
+            base_dir: Some(root),
+            origin: &origin,
+        };
+        let (settings, warnings) = resolve_with_home(&[layer], Some(Path::new(HOME)));
+        assert_eq!(warnings, Vec::<String>::new());
+        let r = root.display();
+        assert_eq!(
+            settings,
+            Settings {
+                model_path: Some(root.join("models/smollm2-135m")),
+                index_paths: vec![
+                    root.join("indexes/team.index"),
+                    "/home/ana/precedent/personal.index".into()
+                ],
+                corpus: vec![root.join("docs")],
+                corpus_index_path: Some(root.join(".precedent/corpus.index")),
+                knn: KnnOverrides {
+                    k: Some(128),
+                    lambda: Some(0.25),
+                    temperature: Some(1.5),
+                    document_cache: Some(false)
+                },
+                languages: strings(&["markdown", "plaintext"]),
+                file_patterns: vec!["*.txt".into(), format!("{r}/notes/**/*.md")],
+                completion: CompletionSettings {
+                    enabled: true,
+                    max_items: 5,
+                    phrase_words: 0,
+                    phrase_min_probability: 0.7
+                },
+                hover: HoverSettings { enabled: false },
+                hints: HintSettings {
+                    enabled: true,
+                    severity: Severity::Information,
+                    min_preferred_probability: 0.8,
+                    min_ratio: 10.0,
+                    max_per_document: 50
+                },
+            }
+        );
+    }
+
+    #[test]
+    fn the_client_overrides_the_team_file_key_by_key() {
+        let team = toml(TEAM_TOML);
+        let (team_settings, _) = resolve(&[(TOML_ORIGIN, &team)]);
+        let cases: &[Effect] = &[
+            // Only hints.severity: the file's hints.minRatio and the rest survive.
+            (r#"{"hints": {"severity": "error"}}"#, |s| {
+                s.hints.severity = Severity::Error
+            }),
+            (r#"{"hints.severity": "error"}"#, |s| {
+                s.hints.severity = Severity::Error
+            }),
+            // A list replaces the file's list.
+            (r#"{"indexPaths": ["/mine.index"]}"#, |s| {
+                s.index_paths = paths(&["/mine.index"])
+            }),
+            // null resets the optional settings to "the installed model" / "from the index".
+            (
+                r#"{"modelPath": null, "corpusIndexPath": "", "k": null, "lambda": null,
+                    "temperature": null, "documentCache": null}"#,
+                |s| {
+                    s.model_path = None;
+                    s.corpus_index_path = None;
+                    s.knn = KnnOverrides::default();
+                },
+            ),
+        ];
+        for (input, effect) in cases {
+            let mut expected = team_settings.clone();
+            effect(&mut expected);
+            let got = resolve(&[(TOML_ORIGIN, &team), (CLIENT, &json(input))]);
+            assert_eq!(got, (expected, vec![]), "{input}");
+        }
+        assert_eq!(team_settings.hints.min_ratio, 10.0);
+    }
+
+    #[test]
+    fn warnings_name_the_layer_and_later_layers_still_apply() {
+        let team = toml("k = 0\nlambda = 0.3\n[hints]\nmin_ratio = 4\n");
+        let (settings, warnings) = resolve(&[
+            (TOML_ORIGIN, &team),
+            (CLIENT, &json(r#"{"lambda": 7, "k": 32}"#)),
+        ]);
+        assert_eq!(
+            warnings,
+            [
+                "precedent.toml at /ws: k = 0 ignored: must be at least 1",
+                "client settings: lambda = 7 ignored: must be between 0 and 1",
+            ]
+        );
+        assert_eq!(settings.knn.k, Some(32));
+        assert_eq!(settings.knn.lambda, Some(0.3));
+        assert_eq!(settings.hints.min_ratio, 4.0);
+    }
+
+    #[test]
+    fn a_setting_given_twice_in_one_layer_keeps_the_camel_case_spelling() {
+        let (settings, warnings) = client(
+            r#"{"hints.min_ratio": 4, "hints": {"minRatio": 3, "max_per_document": 1},
+                "hints.maxPerDocument": 2}"#,
+        );
+        assert_eq!(settings.hints.min_ratio, 3.0);
+        assert_eq!(settings.hints.max_per_document, 2);
+        assert_eq!(
+            warnings,
+            [
+                "client settings: hints.max_per_document = 1 ignored: also set as hints.maxPerDocument",
+                "client settings: hints.min_ratio = 4 ignored: also set as hints.minRatio",
+            ]
+        );
+    }
+
+    #[test]
+    fn paths_need_a_base_dir_and_a_home() {
+        // (base dir, home, client settings, effect, warnings)
+        type Case = (
+            Option<&'static str>,
+            Option<&'static str>,
+            &'static str,
+            fn(&mut Settings),
+            &'static [&'static str],
+        );
+        let cases: &[Case] = &[
+            (
+                None,
+                Some(HOME),
+                r#"{"modelPath": "/m", "corpus": "~/notes"}"#,
+                |s| {
+                    s.model_path = Some("/m".into());
+                    s.corpus = paths(&["/home/ana/notes"]);
+                },
+                &[],
+            ),
+            (
+                None,
+                Some(HOME),
+                r#"{"indexPaths": ["/a.index", "b.index"]}"#,
+                |_| {},
+                &[
+                    r#"client settings: indexPaths = ["/a.index","b.index"] ignored: relative path "b.index" has no workspace folder to resolve against; use an absolute path"#,
+                ],
+            ),
+            (
+                None,
+                Some(HOME),
+                r#"{"filePatterns": "notes/*.md"}"#,
+                |s| s.file_patterns = strings(&["**/notes/*.md"]),
+                &[],
+            ),
+            (
+                Some("/ws"),
+                None,
+                r#"{"modelPath": "~/m"}"#,
+                |_| {},
+                &[
+                    r#"client settings: modelPath = "~/m" ignored: cannot expand `~`: no home directory ($HOME is not set)"#,
+                ],
+            ),
+            (
+                Some("/ws"),
+                None,
+                r#"{"filePatterns": "~/*.md"}"#,
+                |_| {},
+                &[
+                    r#"client settings: filePatterns = "~/*.md" ignored: cannot expand `~`: no home directory ($HOME is not set)"#,
+                ],
+            ),
+            // Only `~` and `~/` are expanded.
+            (
+                Some("/ws"),
+                Some(HOME),
+                r#"{"modelPath": "~ana/m"}"#,
+                |s| s.model_path = Some("/ws/~ana/m".into()),
+                &[],
+            ),
+            // Glob characters in the folder's name are taken literally.
+            (
+                Some("/w[s]/{a,b}"),
+                None,
+                r#"{"filePatterns": "notes/*.md"}"#,
+                |s| s.file_patterns = strings(&["/w[[]s[]]/[{]a,b[}]/notes/*.md"]),
+                &[],
+            ),
+            (
+                Some("/"),
+                None,
+                r#"{"filePatterns": "notes/*.md", "corpus": "."}"#,
+                |s| {
+                    s.file_patterns = strings(&["/notes/*.md"]);
+                    s.corpus = paths(&["/"]);
+                },
+                &[],
+            ),
+        ];
+        for (base_dir, home, input, effect, expected_warnings) in cases {
+            let values = json(input);
+            let layer = Layer {
+                values: &values,
+                base_dir: base_dir.map(Path::new),
+                origin: CLIENT,
+            };
+            let mut expected = Settings::default();
+            effect(&mut expected);
+            let (settings, warnings) = resolve_with_home(&[layer], home.map(Path::new));
+            assert_eq!(settings, expected, "{input}");
+            assert_eq!(warnings, *expected_warnings, "{input}");
+        }
+    }
+
+    #[test]
+    fn resolve_expands_tilde_with_the_home_directory() {
+        let Some(home) = home_dir() else { return };
+        let values = json(r#"{"modelPath": "~/m"}"#);
+        let layer = Layer {
+            values: &values,
+            base_dir: None,
+            origin: CLIENT,
+        };
+        let (settings, _) = Settings::resolve(&[layer]);
+        assert_eq!(
+            settings.model_path,
+            Some(home.join("m").components().collect())
+        );
+    }
+
+    #[test]
+    fn which_documents_take_part() {
+        // (settings, language id, path, takes part)
+        let cases: &[(&str, &str, Option<&str>, bool)] = &[
+            ("{}", "markdown", None, true),
+            ("{}", "html", Some("/ws/index.html"), true),
+            ("{}", "rust", Some("/ws/main.rs"), false),
+            ("{}", "", Some("/ws/notes.txt"), false),
+            (r#"{"languages": "latex"}"#, "latex", None, true),
+            (r#"{"languages": []}"#, "markdown", Some("/ws/a.md"), false),
+            // A pattern without '/' matches the file name anywhere.
+            (
+                r#"{"filePatterns": "*.txt"}"#,
+                "",
+                Some("/ws/notes.txt"),
+                true,
+            ),
+            (
+                r#"{"filePatterns": "*.txt"}"#,
+                "",
+                Some("/elsewhere/deep/notes.txt"),
+                true,
+            ),
+            (
+                r#"{"filePatterns": "*.txt"}"#,
+                "",
+                Some("/ws/notes.txt.bak"),
+                false,
+            ),
+            (r#"{"filePatterns": "*.txt"}"#, "plaintext", None, true),
+            (r#"{"filePatterns": "*.txt"}"#, "", None, false),
+            // With '/', relative to the workspace folder, `*` not crossing '/'.
+            (
+                r#"{"filePatterns": "notes/*.md"}"#,
+                "",
+                Some("/ws/notes/a.md"),
+                true,
+            ),
+            (
+                r#"{"filePatterns": "notes/*.md"}"#,
+                "",
+                Some("/ws/notes/old/a.md"),
+                false,
+            ),
+            (
+                r#"{"filePatterns": "notes/*.md"}"#,
+                "",
+                Some("/other/notes/a.md"),
+                false,
+            ),
+            (
+                r#"{"filePatterns": "notes/**/*.md"}"#,
+                "",
+                Some("/ws/notes/a.md"),
+                true,
+            ),
+            (
+                r#"{"filePatterns": "notes/**/*.md"}"#,
+                "",
+                Some("/ws/notes/old/a.md"),
+                true,
+            ),
+            (
+                r#"{"filePatterns": "**/*.txt"}"#,
+                "",
+                Some("/anywhere/a.txt"),
+                true,
+            ),
+            (
+                r#"{"filePatterns": "**/drafts/*"}"#,
+                "",
+                Some("/x/drafts/a"),
+                true,
+            ),
+            (
+                r#"{"filePatterns": "**/drafts/*"}"#,
+                "",
+                Some("/x/drafts/b/a"),
+                false,
+            ),
+            (
+                r#"{"filePatterns": "/srv/*.log"}"#,
+                "",
+                Some("/srv/a.log"),
+                true,
+            ),
+            (
+                r#"{"filePatterns": ["*.rst", "*.txt"]}"#,
+                "",
+                Some("/ws/a.txt"),
+                true,
+            ),
+        ];
+        for (input, language_id, path, expected) in cases {
+            let (settings, warnings) = client(input);
+            assert!(warnings.is_empty(), "{input}: {warnings:?}");
+            assert_eq!(
+                settings.applies_to(language_id, path.map(Path::new)),
+                *expected,
+                "{input} {language_id:?} {path:?}"
+            );
+        }
+        // Hand-made settings with a broken glob: that glob is skipped.
+        let settings = Settings {
+            file_patterns: strings(&["[", "*.txt"]),
+            ..Settings::default()
+        };
+        assert!(settings.applies_to("", Some(Path::new("/a.txt"))));
+    }
+
+    #[test]
+    fn client_settings_are_unwrapped() {
+        let cases: &[(&str, &str)] = &[
+            (r#"{"precedent": {"k": 3}}"#, r#"{"k": 3}"#),
+            (
+                r#"{"precedent": {"k": 3}, "editor": {"tabSize": 4}}"#,
+                r#"{"k": 3}"#,
+            ),
+            (r#"{"k": 3}"#, r#"{"k": 3}"#),
+            (r#"{"precedent": null}"#, "null"),
+            ("null", "null"),
+            ("[1]", "[1]"),
+            (
+                r#"{"precedent.k": 3, "precedent.hints.severity": "hint", "editor.tabSize": 4}"#,
+                r#"{"k": 3, "hints.severity": "hint"}"#,
+            ),
+            (
+                r#"{"precedent": {"k": 3}, "precedent.k": 4, "precedent.lambda": 0.5}"#,
+                r#"{"k": 3, "lambda": 0.5}"#,
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(client_section(&json(input)), json(expected), "{input}");
+        }
+    }
+
+    #[test]
+    fn the_workspace_file_may_be_absent_or_broken() {
+        let empty = TempDir::new("absent");
+        assert_eq!(read_workspace_file(&empty.0), Ok(None));
+        assert_eq!(read_workspace_file(&empty.0.join("no/such/root")), Ok(None));
+        let file_as_root = empty.0.join("file");
+        std::fs::write(&file_as_root, "").unwrap();
+        assert_eq!(read_workspace_file(&file_as_root), Ok(None));
+
+        let dir = TempDir::new("directory");
+        std::fs::create_dir(dir.0.join(WORKSPACE_FILE)).unwrap();
+        let err = read_workspace_file(&dir.0).unwrap_err();
+        let path = dir.0.join(WORKSPACE_FILE);
+        assert!(
+            err.starts_with(&format!("cannot read {}: ", path.display())),
+            "{err}"
+        );
+
+        // (file contents, error after "<path>:")
+        let cases: &[(&str, &str)] = &[
+            (
+                "k = 3\n\n[hints\nmin_ratio = 2\n",
+                "3:7: invalid TOML: unclosed table, expected `]`",
+            ),
+            ("k = 3\nk = 4\n", "2:1: invalid TOML: duplicate key"),
+            ("# é\nlambda = 0,5\n", "2:11: invalid TOML: "),
+            ("\u{feff}k = \n", "1:5: invalid TOML: "),
+            ("\u{0}", "1:2: invalid TOML: key with no value"),
+        ];
+        for (i, (text, expected)) in cases.iter().enumerate() {
+            let dir = TempDir::with_file(&format!("broken{i}"), text);
+            let path = dir.0.join(WORKSPACE_FILE);
+            let err = read_workspace_file(&dir.0).unwrap_err();
+            let prefix = format!("{}:{expected}", path.display());
+            assert!(
+                err.starts_with(&prefix),
+                "{text:?}: {err}\nexpected {prefix}"
+            );
+            assert!(!err.contains('\n'), "{err}");
+        }
+
+        let dir = TempDir::with_file("utf8", "k = \"\u{0}\"\n");
+        assert!(read_workspace_file(&dir.0).is_err());
+        std::fs::write(dir.0.join(WORKSPACE_FILE), b"k = \"\xff\"\n").unwrap();
+        let err = read_workspace_file(&dir.0).unwrap_err();
+        assert!(err.starts_with("cannot read "), "{err}");
+    }
+
+    #[test]
+    fn toml_values_json_cannot_hold_are_reported() {
+        let values = toml(
+            "temperature = inf\nlambda = nan\nk = -inf\nsince = 1979-05-27T07:32:00Z\nlanguages = 'markdown'\n",
+        );
+        let (settings, warnings) = resolve(&[(TOML_ORIGIN, &values)]);
+        assert_eq!(settings.languages, ["markdown"]);
+        assert_eq!(
+            warnings,
+            [
+                r#"precedent.toml at /ws: k = "-inf" ignored: expected an integer, got a string"#,
+                r#"precedent.toml at /ws: lambda = "NaN" ignored: must be a finite number"#,
+                r#"precedent.toml at /ws: since = "1979-05-27T07:32:00Z" ignored: unknown setting"#,
+                r#"precedent.toml at /ws: temperature = "inf" ignored: must be a finite number"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_layer_that_is_not_an_object_is_ignored() {
+        for input in ["true", "3", r#""k=3""#, "[]"] {
+            let (settings, warnings) = client(input);
+            assert_eq!(settings, Settings::default());
+            assert_eq!(warnings.len(), 1, "{input}");
+            assert!(
+                warnings[0].starts_with("client settings: settings "),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn line_columns_count_characters() {
+        let text = "a\né = 1\n";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 2), (2, 1));
+        assert_eq!(line_column(text, 3), (2, 1)); // inside 'é': rounded down
+        assert_eq!(line_column(text, 4), (2, 2));
+        assert_eq!(line_column(text, 1000), (3, 1));
+    }
+
+    /// Every value the invariants of `Settings` promise: what the server relies on.
+    fn check_invariants(s: &Settings, context: &str) {
+        let mut paths: Vec<&PathBuf> = s.index_paths.iter().chain(&s.corpus).collect();
+        paths.extend(s.model_path.iter().chain(&s.corpus_index_path));
+        for path in paths {
+            assert!(path.is_absolute(), "{context}: {path:?}");
+        }
+        let k = &s.knn;
+        assert!(k.k.is_none_or(|k| (1..=4096).contains(&k)), "{context}");
+        assert!(
+            k.lambda.is_none_or(|l| (0.0..=1.0).contains(&l)),
+            "{context}"
+        );
+        assert!(
+            k.temperature.is_none_or(|t| t > 0.0 && t.is_finite()),
+            "{context}"
+        );
+        assert!((1..=50).contains(&s.completion.max_items), "{context}");
+        assert!(s.completion.phrase_words <= 8, "{context}");
+        for p in [
+            s.completion.phrase_min_probability,
+            s.hints.min_preferred_probability,
+        ] {
+            assert!((0.0..=1.0).contains(&p), "{context}");
+        }
+        assert!(
+            s.hints.min_ratio >= 1.0 && s.hints.min_ratio.is_finite(),
+            "{context}"
+        );
+        assert!(s.languages.iter().all(|l| !l.is_empty()), "{context}");
+        assert!(s.file_patterns.iter().all(|p| glob(p).is_ok()), "{context}");
+    }
+
+    /// Deterministic pseudo-random JSON values (xorshift), nested a few levels.
+    struct Values(u64);
+
+    impl Values {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn value(&mut self, depth: u32) -> Value {
+            const STRINGS: &[&str] = &[
+                "", "~", "~/", "~/x", "/", ".", "..", "a/b", "**", "**/", "[", "{a,b}", "\u{feff}",
+                "é/…", "../..", "NaN", "inf", "hint", "INFO", "markdown", "\\", "C:\\x", "*.txt",
+                "/abs/p", "\u{0}",
+            ];
+            match self.next() % if depth == 0 { 6 } else { 8 } {
+                0 => Value::Null,
+                1 => Value::Bool(self.next() & 1 == 0),
+                2 => Value::from(self.next() as i64 >> (self.next() % 64)),
+                3 => Value::from(f64::from_bits(self.next())),
+                4 => Value::from(
+                    [0.0, 0.5, 1.0, -1.0, 1e-40, 1e39, 4096.0, 1.5][self.next() as usize % 8],
+                ),
+                5 => Value::from(STRINGS[self.next() as usize % STRINGS.len()]),
+                6 => Value::Array(
+                    (0..self.next() % 4)
+                        .map(|_| self.value(depth - 1))
+                        .collect(),
+                ),
+                _ => Value::Object(
+                    (0..self.next() % 4)
+                        .map(|_| {
+                            let key = KEYS[self.next() as usize % KEYS.len()];
+                            (key.to_owned(), self.value(depth - 1))
+                        })
+                        .collect(),
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn no_input_makes_it_panic() {
+        let mut values = Values(0x9e37_79b9_7f4a_7c15);
+        let mut samples: Vec<Value> = (0..200).map(|_| values.value(3)).collect();
+        samples.extend(
+            [
+                "null",
+                "true",
+                "0",
+                "-1",
+                "1",
+                "0.5",
+                "1e300",
+                "-1e300",
+                "18446744073709551615",
+                "-9223372036854775808",
+                "4096.0",
+                "\"\"",
+                "\"~\"",
+                "[]",
+                "[\"\"]",
+                "[1]",
+                "{}",
+                "{\"enabled\": true}",
+                "[[[[\"a\"]]]]",
+            ]
+            .map(json),
+        );
+        let mut keys: Vec<Value> = Vec::new();
+        for key in KEYS.iter().copied().chain(SECTIONS.iter().copied()).chain([
+            "precedent",
+            "x.y.z",
+            "_",
+            "a__b",
+            "hints.",
+        ]) {
+            // Nested, flattened and snake_case spellings.
+            let snake: String = key
+                .chars()
+                .flat_map(|c| match c.is_uppercase() {
+                    true => vec!['_', c.to_ascii_lowercase()],
+                    false => vec![c],
+                })
+                .collect();
+            keys.push(json(&format!("{{{key:?}: 0}}")));
+            keys.push(json(&format!("{{{snake:?}: 0}}")));
+            if let Some((section, name)) = key.split_once('.') {
+                keys.push(json(&format!("{{{section:?}: {{{name:?}: 0}}}}")));
+            }
+        }
+        let check = |values: &Value| {
+            // With and without a workspace folder and a home directory.
+            for (base_dir, home) in [(Some("/ws"), Some(HOME)), (None, None)] {
+                let layer = Layer {
+                    values,
+                    base_dir: base_dir.map(Path::new),
+                    origin: CLIENT,
+                };
+                let (settings, _) = resolve_with_home(&[layer], home.map(Path::new));
+                check_invariants(&settings, &values.to_string());
+                settings.applies_to("markdown", Some(Path::new("/ws/a.txt")));
+            }
+            client_section(values);
+        };
+        for sample in &samples {
+            check(sample);
+            // The sample at every key, in every spelling: replace the leaf 0.
+            for template in &keys {
+                let mut layer = template.clone();
+                let mut leaf = &mut layer;
+                while let Value::Object(map) = leaf {
+                    leaf = map.values_mut().next().unwrap();
+                }
+                *leaf = sample.clone();
+                check(&layer);
+            }
+        }
+    }
+}

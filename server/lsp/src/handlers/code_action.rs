@@ -1,0 +1,129 @@
+//! textDocument/codeAction for word-choice hints: replace, ignore here, ignore everywhere.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+use tower_lsp::lsp_types::{
+    CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams, Command, Diagnostic,
+    TextEdit, WorkspaceEdit,
+};
+
+use super::diagnostics::{CODE, SOURCE};
+
+pub const IGNORE_HERE: &str = "precedent.ignoreHere";
+pub const IGNORE_IN_WORKSPACE: &str = "precedent.ignoreInWorkspace";
+pub const REINDEX: &str = "precedent.reindex";
+
+pub fn code_actions(params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
+    let mut actions = Vec::new();
+    for diagnostic in &params.context.diagnostics {
+        let ours = diagnostic.source.as_deref() == Some(SOURCE)
+            && diagnostic.code == Some(tower_lsp::lsp_types::NumberOrString::String(CODE.into()));
+        let Some(data) = diagnostic.data.as_ref().filter(|_| ours) else {
+            continue;
+        };
+        let (Some(word), Some(preferred)) = (text(data, "word"), text(data, "preferred")) else {
+            continue;
+        };
+        let replacement = match_case(word, preferred);
+        let edit = WorkspaceEdit {
+            changes: Some(HashMap::from([(
+                params.text_document.uri.clone(),
+                vec![TextEdit {
+                    range: diagnostic.range,
+                    new_text: replacement.clone(),
+                }],
+            )])),
+            ..WorkspaceEdit::default()
+        };
+        actions.push(action(
+            format!("Replace with \u{201c}{replacement}\u{201d}"),
+            diagnostic,
+            Some(edit),
+            None,
+            true,
+        ));
+        let uri = params.text_document.uri.as_str();
+        let sentence = text(data, "sentence").unwrap_or_default();
+        actions.push(action(
+            format!("Ignore \u{201c}{word}\u{201d} here"),
+            diagnostic,
+            None,
+            Some(Command {
+                title: format!("Ignore \u{201c}{word}\u{201d} here"),
+                command: IGNORE_HERE.to_string(),
+                arguments: Some(vec![
+                    json!({"uri": uri, "word": word, "sentence": sentence}),
+                ]),
+            }),
+            false,
+        ));
+        actions.push(action(
+            format!("Ignore \u{201c}{word}\u{201d} in this workspace"),
+            diagnostic,
+            None,
+            Some(Command {
+                title: format!("Ignore \u{201c}{word}\u{201d} in this workspace"),
+                command: IGNORE_IN_WORKSPACE.to_string(),
+                arguments: Some(vec![json!({"uri": uri, "word": word})]),
+            }),
+            false,
+        ));
+    }
+    actions
+}
+
+fn action(
+    title: String,
+    diagnostic: &Diagnostic,
+    edit: Option<WorkspaceEdit>,
+    command: Option<Command>,
+    preferred: bool,
+) -> CodeActionOrCommand {
+    CodeActionOrCommand::CodeAction(CodeAction {
+        title,
+        kind: Some(CodeActionKind::QUICKFIX),
+        diagnostics: Some(vec![diagnostic.clone()]),
+        edit,
+        command,
+        is_preferred: Some(preferred),
+        ..CodeAction::default()
+    })
+}
+
+fn text<'v>(data: &'v Value, key: &str) -> Option<&'v str> {
+    data.get(key).and_then(Value::as_str)
+}
+
+/// The preferred word with the written word's capitalisation ("Utilise" → "Use").
+pub fn match_case(written: &str, preferred: &str) -> String {
+    let capitalised = written.chars().next().is_some_and(char::is_uppercase)
+        && !written.chars().skip(1).any(char::is_uppercase);
+    if capitalised {
+        let mut chars = preferred.chars();
+        chars
+            .next()
+            .map(|c| c.to_uppercase().chain(chars).collect())
+            .unwrap_or_default()
+    } else {
+        preferred.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replacements_keep_the_capital() {
+        let cases = [
+            ("Utilise", "use", "Use"),
+            ("utilise", "use", "use"),
+            ("NASA", "nasa", "nasa"),
+            ("Über", "über", "Über"),
+        ];
+        for (written, preferred, expected) in cases {
+            assert_eq!(match_case(written, preferred), expected);
+        }
+    }
+}

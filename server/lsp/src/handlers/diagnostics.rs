@@ -1,0 +1,125 @@
+//! Word-choice hints as diagnostics: every block analysed (cached by its text), hints
+//! found, ignored words and the word being typed left out, the most confident kept.
+
+use std::sync::Arc;
+
+use precedent_engine::editing::{self, BlockAnalysis, HintThresholds};
+use serde_json::json;
+use tower_lsp::lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString};
+
+use crate::config::{Settings, Severity};
+use crate::documents::Snapshot;
+use crate::engine::{Corpora, Engine, Lane};
+use crate::ignores::{sentence_fingerprint, Ignores};
+
+pub const SOURCE: &str = "precedent";
+pub const CODE: &str = "word-choice";
+/// Words need this many tokens of their block before them to be judged.
+const MIN_CONTEXT_TOKENS: usize = 4;
+
+/// The hints of `snapshot`, or `None` if `cancelled` turned true on the way.
+pub fn diagnostics(
+    engine: &Engine,
+    snapshot: &Snapshot,
+    settings: &Settings,
+    corpora: &Corpora,
+    ignores: &Ignores,
+    cancelled: &dyn Fn() -> bool,
+) -> Option<Vec<Diagnostic>> {
+    if !settings.hints.enabled || corpora.indexes.is_empty() {
+        return Some(Vec::new());
+    }
+    let Some(prose) = snapshot.prose() else {
+        return Some(Vec::new());
+    };
+    let edited_block = snapshot
+        .last_edit
+        .map(|offset| prose.prose_offset(snapshot, offset))
+        .and_then(|offset| prose.block_at(offset));
+    // The block being edited first (with the typing KV cache, which holds its start).
+    let mut order: Vec<usize> = edited_block.into_iter().collect();
+    order.extend((0..prose.blocks.len()).filter(|&b| Some(b) != edited_block));
+    let mut analyses: Vec<Option<Arc<BlockAnalysis>>> = vec![None; prose.blocks.len()];
+    for block in order {
+        let lane = if Some(block) == edited_block {
+            Lane::Typing
+        } else {
+            Lane::Background
+        };
+        analyses[block] = Some(engine.analysis(
+            &snapshot.uri,
+            corpora,
+            prose.block_text(block),
+            lane,
+            cancelled,
+        )?);
+    }
+    engine.set_latest(&snapshot.uri, analyses.iter().flatten().cloned().collect());
+
+    let thresholds = HintThresholds {
+        min_preferred_probability: settings.hints.min_preferred_probability,
+        min_ratio: settings.hints.min_ratio,
+        min_context_tokens: MIN_CONTEXT_TOKENS,
+    };
+    let typing = snapshot.last_edit;
+    let refs = corpora.refs();
+    let mut found = Vec::new();
+    for (block, analysis) in analyses.iter().enumerate() {
+        let Some(analysis) = analysis else { continue };
+        let block_start = prose.blocks[block].start;
+        for hint in editing::word_choice_hints(analysis, &refs, &corpora.params, &thresholds, 3) {
+            let prose_range = block_start + hint.bytes.start..block_start + hint.bytes.end;
+            let source = prose.source_range(snapshot, prose_range.clone());
+            // Never the word under the caret: it may not be finished.
+            if typing.is_some_and(|t| source.start <= t && t <= source.end) {
+                continue;
+            }
+            let sentence_range = prose.document.sentence_at(prose_range.start);
+            let sentence = &prose.text()[sentence_range];
+            if ignores.ignores(snapshot.uri.as_str(), &hint.written, sentence) {
+                continue;
+            }
+            found.push((hint, source, sentence_fingerprint(sentence)));
+        }
+    }
+    // The most confident first, up to the cap; then in document order.
+    found.sort_by(|a, b| b.0.ratio().total_cmp(&a.0.ratio()));
+    found.truncate(settings.hints.max_per_document);
+    found.sort_by_key(|(_, source, _)| source.start);
+
+    let severity = match settings.hints.severity {
+        Severity::Error => DiagnosticSeverity::ERROR,
+        Severity::Warning => DiagnosticSeverity::WARNING,
+        Severity::Information => DiagnosticSeverity::INFORMATION,
+        Severity::Hint => DiagnosticSeverity::HINT,
+    };
+    let diagnostics = found
+        .into_iter()
+        .map(|(hint, source, sentence)| {
+            let examples = hint.support.len();
+            let message = format!(
+                "The corpus prefers \u{201c}{}\u{201d} here (p {:.2} vs {:.3} for \u{201c}{}\u{201d}; {} example{})",
+                hint.preferred,
+                hint.preferred_candidate.probability,
+                hint.written_candidate.probability,
+                hint.written,
+                examples,
+                if examples == 1 { "" } else { "s" }
+            );
+            Diagnostic {
+                range: snapshot.lines.range(&snapshot.text, source),
+                severity: Some(severity),
+                code: Some(NumberOrString::String(CODE.to_string())),
+                source: Some(SOURCE.to_string()),
+                message,
+                data: Some(json!({
+                    "word": hint.written,
+                    "preferred": hint.preferred,
+                    "sentence": sentence,
+                })),
+                ..Diagnostic::default()
+            }
+        })
+        .collect();
+    Some(diagnostics)
+}

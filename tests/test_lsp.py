@@ -1,0 +1,226 @@
+"""The language server end to end: the real `precedent serve` on the tiny model and a small
+corpus, spoken to over stdio with JSON-RPC."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lsp_client import LspClient
+
+DISTINCTIVE = "The zebra council approves purple umbrellas every Thursday."
+# The tiny model's keys see little beyond the last token: documents repeat the corpus's
+# context closely, so its neighbours are the corpus sentence's.
+SETTINGS = {"k": 8, "lambda": 0.5, "temperature": 1.0, "documentCache": False,
+            "hints": {"minPreferredProbability": 0.4, "minRatio": 5}}
+
+
+@pytest.fixture(scope="module")
+def corpus_index(tmp_path_factory, precedent_bin, tiny_model) -> Path:
+    corpus = tmp_path_factory.mktemp("corpus")
+    (corpus / "zebra.md").write_text("# Council notes\n\n" + " ".join([DISTINCTIVE] * 12) + "\n")
+    out = tmp_path_factory.mktemp("index") / "team.index"
+    subprocess.run([precedent_bin, "--model", tiny_model, "index", corpus, "--out", out],
+                   check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture
+def workspace(tmp_path) -> Path:
+    root = tmp_path / "docs"
+    root.mkdir()
+    return root
+
+
+def start(precedent_bin, tiny_model, tmp_path, configuration=None) -> LspClient:
+    env = dict(os.environ, PRECEDENT_HOME=str(tmp_path / "home"))
+    return LspClient([precedent_bin, "--model", tiny_model, "serve"], env=env,
+                     configuration=configuration)
+
+
+def ready(client: LspClient):
+    client.wait_for(lambda m: m["method"] == "precedent/statusChanged"
+                    and m["params"]["model"] is not None, what="model loaded")
+
+
+def test_completion_hover_hint_and_quick_fix(precedent_bin, tiny_model, corpus_index, workspace, tmp_path):
+    client = start(precedent_bin, tiny_model, tmp_path)
+    try:
+        result = client.initialize(workspace, dict(SETTINGS, indexPaths=[str(corpus_index)]))
+        capabilities = result["capabilities"]
+        assert capabilities["completionProvider"]["triggerCharacters"] == [" "]
+        assert capabilities["textDocumentSync"]["change"] == 2  # incremental
+        assert set(capabilities["executeCommandProvider"]["commands"]) == {
+            "precedent.reindex", "precedent.ignoreHere", "precedent.ignoreInWorkspace"}
+        ready(client)
+
+        text = ("# Notes\n\nEvery Thursday. The zebra council approves purple raincoats every Thursday.\n\n"
+                "Every Thursday. The zebra council approves purple ")
+        uri = client.open(workspace / "notes.md", text)
+
+        # Completion at the end: the corpus word, spelled out, with its evidence.
+        completion = client.request("textDocument/completion", {
+            "textDocument": {"uri": uri}, "position": {"line": 4, "character": 50}})
+        assert completion["isIncomplete"] is True
+        first = completion["items"][0]
+        assert first["label"] == "umbrellas"
+        assert first["textEdit"] == {"range": {"start": {"line": 4, "character": 50},
+                                               "end": {"line": 4, "character": 50}},
+                                     "newText": "umbrellas"}
+        assert "8 corpus examples" in first["detail"]
+        assert "zebra.md:3" in first["documentation"]["value"]
+        assert "**umbrellas**" in first["documentation"]["value"]
+
+        # Mid-word: the typed prefix filters and is replaced.
+        client.change(uri, 2, (4, 50), (4, 50), "umb")
+        completion = client.request("textDocument/completion", {
+            "textDocument": {"uri": uri}, "position": {"line": 4, "character": 53}})
+        first = completion["items"][0]
+        assert first["label"] == "umbrellas"
+        assert first["textEdit"]["range"] == {"start": {"line": 4, "character": 50},
+                                              "end": {"line": 4, "character": 53}}
+        assert all(item["label"].startswith("umb") for item in completion["items"])
+
+        # The hint: "raincoats" where the corpus says "umbrellas"; not the word being typed.
+        diagnostics = client.diagnostics(uri, 2)
+        assert [(d["range"], d["severity"], d["source"], d["code"], d["data"]["preferred"])
+                for d in diagnostics] == [
+            ({"start": {"line": 2, "character": 50}, "end": {"line": 2, "character": 59}},
+             4, "precedent", "word-choice", "umbrellas")]
+        assert "umbrellas" in diagnostics[0]["message"]
+
+        # Hover on the hinted word: no support for it, the corpus's preference with evidence.
+        hover = client.request("textDocument/hover", {
+            "textDocument": {"uri": uri}, "position": {"line": 2, "character": 53}})
+        value = hover["contents"]["value"]
+        assert hover["range"] == diagnostics[0]["range"]
+        assert "No similar usage in the corpus" in value
+        assert "The corpus prefers *umbrellas* here" in value
+        assert "zebra.md:3" in value
+
+        # The quick fix and its edit.
+        actions = client.request("textDocument/codeAction", {
+            "textDocument": {"uri": uri}, "range": diagnostics[0]["range"],
+            "context": {"diagnostics": diagnostics}})
+        titles = [a["title"] for a in actions]
+        assert titles == ["Replace with \u201cumbrellas\u201d", "Ignore \u201craincoats\u201d here",
+                          "Ignore \u201craincoats\u201d in this workspace"]
+        assert actions[0]["isPreferred"] is True
+        assert actions[0]["edit"]["changes"][uri] == [
+            {"range": diagnostics[0]["range"], "newText": "umbrellas"}]
+
+        # Ignoring it in the workspace removes the hint, and survives a restart (below).
+        client.request("workspace/executeCommand", actions[2]["command"])
+        assert client.diagnostics(uri, 2, timeout=30) is not None
+        client.change(uri, 3, (4, 50), (4, 53), "")
+        assert client.diagnostics(uri, 3) == []
+
+        status = client.request("precedent/status", None)
+        assert status["model"] is not None and status["modelError"] is None
+        assert [i["path"] for i in status["indexes"]] == [str(corpus_index)]
+        assert status["indexes"][0]["documents"] == 1
+        assert (status["k"], status["lambda"], status["temperature"]) == (8, 0.5, 1.0)
+    finally:
+        client.close()
+
+    client = start(precedent_bin, tiny_model, tmp_path)
+    try:
+        client.initialize(workspace, dict(SETTINGS, indexPaths=[str(corpus_index)]))
+        uri = client.open(workspace / "notes.md", text)
+        assert client.diagnostics(uri, 1) == [], "ignored in the workspace, persisted"
+    finally:
+        client.close()
+
+
+def test_utf16_positions_and_configuration_changes(precedent_bin, tiny_model, corpus_index, workspace, tmp_path):
+    client = start(precedent_bin, tiny_model, tmp_path)
+    try:
+        client.initialize(workspace, dict(SETTINGS, indexPaths=[str(corpus_index)]))
+        ready(client)
+        # Non-ASCII before the hinted word on its line: 😀 is two UTF-16 units, é one.
+        line = "Every Thursday 😀 é. The zebra council approves purple raincoats every Thursday."
+        uri = client.open(workspace / "utf16.md", "# Notes\n\n" + line + "\n")
+        diagnostics = [d for d in client.diagnostics(uri, 1) if d["data"]["word"] == "raincoats"]
+        start_char = len(line[: line.index("raincoats")].encode("utf-16-le")) // 2
+        assert [d["range"]["start"] for d in diagnostics] == [{"line": 2, "character": start_char}]
+        assert diagnostics[0]["range"]["end"]["character"] == start_char + len("raincoats")
+
+        # Settings from the client: severity warning; an invalid value is ignored, not fatal.
+        client.notify("workspace/didChangeConfiguration", {"settings": {"precedent": dict(
+            SETTINGS, indexPaths=[str(corpus_index)],
+            hints={"minPreferredProbability": 0.4, "minRatio": -3, "severity": "warning"})}})
+        client.change(uri, 2, (0, 2), (0, 7), "Minutes")
+        diagnostics = client.diagnostics(uri, 2)
+        assert {d["severity"] for d in diagnostics} == {2}
+        assert "minRatio = -3 ignored" in client.log()
+
+        # Turning hints off clears them.
+        client.notify("workspace/didChangeConfiguration", {"settings": {"precedent": dict(
+            SETTINGS, indexPaths=[str(corpus_index)], hints={"enabled": False})}})
+        client.change(uri, 3, (0, 2), (0, 9), "Notes")
+        assert client.diagnostics(uri, 3) == []
+    finally:
+        client.close()
+
+
+def test_team_settings_from_precedent_toml(precedent_bin, tiny_model, corpus_index, workspace, tmp_path):
+    (workspace / "precedent.toml").write_text(
+        f'index_paths = ["{corpus_index}"]\nk = 8\nlambda = 0.5\ntemperature = 1.0\n'
+        'document_cache = false\n[hints]\nmin_preferred_probability = 0.4\nmin_ratio = 5\n'
+        'severity = "information"\n')
+    client = start(precedent_bin, tiny_model, tmp_path)
+    try:
+        client.initialize(workspace)
+        text = "# Notes\n\nEvery Thursday. The zebra council approves purple raincoats every Thursday.\n"
+        uri = client.open(workspace / "notes.md", text)
+        diagnostics = client.diagnostics(uri, 1)
+        assert [(d["severity"], d["data"]["word"]) for d in diagnostics] == [(3, "raincoats")]
+    finally:
+        client.close()
+
+
+def test_missing_model_is_reported_once_and_the_server_keeps_running(precedent_bin, workspace, tmp_path):
+    client = LspClient([precedent_bin, "--model", tmp_path / "no-such-model", "serve"],
+                       env=dict(os.environ, PRECEDENT_HOME=str(tmp_path / "home")))
+    try:
+        client.initialize(workspace)
+        message = client.wait_for(lambda m: m["method"] == "window/showMessage", what="error message")
+        assert message["params"]["type"] == 1
+        assert "cannot load the language model" in message["params"]["message"]
+        uri = client.open(workspace / "a.md", "Some text here.")
+        assert client.request("textDocument/completion", {
+            "textDocument": {"uri": uri}, "position": {"line": 0, "character": 15}}) is None
+        assert client.request("textDocument/hover", {
+            "textDocument": {"uri": uri}, "position": {"line": 0, "character": 2}}) is None
+        status = client.request("precedent/status", None)
+        assert status["model"] is None and "no-such-model" in status["modelError"]
+    finally:
+        client.close()
+
+
+def test_corpus_folders_are_indexed_in_the_background_with_progress(precedent_bin, tiny_model, workspace, tmp_path):
+    corpus = workspace / "style"
+    corpus.mkdir()
+    (corpus / "zebra.md").write_text("# Council notes\n\n" + " ".join([DISTINCTIVE] * 12) + "\n")
+    client = start(precedent_bin, tiny_model, tmp_path)
+    try:
+        client.initialize(workspace, dict(SETTINGS, corpus=["style"]))
+        end = client.wait_for(lambda m: m["method"] == "$/progress"
+                              and m["params"]["value"]["kind"] == "end", what="indexing finished")
+        begin = client.wait_for(lambda m: m["method"] == "$/progress"
+                                and m["params"]["value"]["kind"] == "begin")
+        assert begin["params"]["value"]["title"] == "precedent: indexing corpus"
+        assert "1 documents" in end["params"]["value"]["message"]
+        assert any(r["method"] == "window/workDoneProgress/create" for r in client.server_requests)
+        assert any(r["method"] == "client/registerCapability" for r in client.server_requests)
+        status = client.request("precedent/status", None)
+        assert status["indexes"][0]["documents"] == 1
+        assert status["indexes"][0]["path"].startswith(str(tmp_path / "home" / "indexes"))
+
+        text = "# Notes\n\nEvery Thursday. The zebra council approves purple raincoats every Thursday.\n"
+        uri = client.open(workspace / "notes.md", text)
+        assert [d["data"]["preferred"] for d in client.diagnostics(uri, 1)] == ["umbrellas"]
+    finally:
+        client.close()
