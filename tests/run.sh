@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs (cached in precedent's data directory),
-# then runs the Python model tests, the Rust tests and the end-to-end tests.
+# then runs the Python model tests, the Rust tests, the end-to-end tests (CLI, language
+# server over JSON-RPC, Neovim headless) and the VS Code extension's build and tests.
 #   bash tests/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,7 @@ export ORT_DYLIB_PATH="$home/runtime/libonnxruntime.so"
 export PRECEDENT_TEST_MODEL="$root/target/models/tiny"
 export PRECEDENT_GGUF="$home/sources/SmolLM2-135M-Instruct.Q4_1.gguf"
 py="$home/venv/bin/python"
-"$py" -m pip install --quiet --disable-pip-version-check -r models/requirements-dev.txt
+"$py" -m pip install --quiet --disable-pip-version-check -r models/requirements-dev.txt -r tests/requirements.txt
 
 step "model conversion tests (Python)"
 (cd models && "$py" -m pytest -q tests)
@@ -24,5 +25,8 @@ step "Rust tests"
 cargo build --release -p precedent
 cargo test --workspace --release
 
-step "end-to-end tests (the real binary)"
+step "end-to-end tests (the real binary: CLI, language server, headless Neovim)"
 PRECEDENT_BIN="$root/target/release/precedent" "$py" -m pytest -q tests
+
+step "VS Code extension: build, lint, unit tests, .vsix"
+bash editors/vscode/check.sh

@@ -1,0 +1,235 @@
+// A stand-in for the `vscode` module, just enough for extension.ts and vscode-languageclient
+// to start a server under plain Node (VS Code itself cannot be downloaded in the test
+// environment). It records what the extension shows; every API it does not model is a
+// no-op that returns a disposable.
+
+import Module from 'node:module';
+
+type Listener<T> = (event: T) => unknown;
+
+export class EventEmitter<T> {
+  private listeners: Listener<T>[] = [];
+  readonly event = (listener: Listener<T>): Disposable => {
+    this.listeners.push(listener);
+    return new Disposable(() => {
+      this.listeners = this.listeners.filter((l) => l !== listener);
+    });
+  };
+  fire(event: T): void {
+    for (const listener of [...this.listeners]) {
+      listener(event);
+    }
+  }
+  dispose(): void {
+    this.listeners = [];
+  }
+}
+
+export class Disposable {
+  constructor(private readonly callOnDispose: () => unknown = () => undefined) {}
+  static from(...items: { dispose(): unknown }[]): Disposable {
+    return new Disposable(() => items.forEach((item) => item.dispose()));
+  }
+  dispose(): void {
+    this.callOnDispose();
+  }
+}
+
+export class Uri {
+  private constructor(
+    readonly scheme: string,
+    readonly fsPath: string,
+  ) {}
+  static file(fsPath: string): Uri {
+    return new Uri('file', fsPath);
+  }
+  static parse(value: string): Uri {
+    return value.startsWith('file://') ? new Uri('file', decodeURIComponent(value.slice(7))) : new Uri('unknown', value);
+  }
+  get path(): string {
+    return this.fsPath;
+  }
+  toString(): string {
+    return `file://${encodeURI(this.fsPath)}`;
+  }
+}
+
+class CancellationTokenSource {
+  private readonly emitter = new EventEmitter<void>();
+  readonly token = { isCancellationRequested: false, onCancellationRequested: this.emitter.event };
+  cancel(): void {
+    this.token.isCancellationRequested = true;
+    this.emitter.fire();
+  }
+  dispose(): void {
+    this.emitter.dispose();
+  }
+}
+
+/** Settings by full key (`precedent.k`), as if set in the user's settings.json. */
+export const userSettings = new Map<string, unknown>();
+/** Defaults by full key, from package.json. */
+export const defaultSettings = new Map<string, unknown>();
+export const messages: { kind: 'info' | 'warning' | 'error'; text: string }[] = [];
+export const executedCommands: string[] = [];
+export const outputLines: string[] = [];
+export const statusBarItems: { text: string; tooltip: unknown; command: unknown }[] = [];
+export const onDidChangeConfiguration = new EventEmitter<{ affectsConfiguration(section: string): boolean }>();
+const commands = new Map<string, (...args: unknown[]) => unknown>();
+
+function getConfiguration(section?: string) {
+  const full = (key: string) => (section ? `${section}.${key}` : key);
+  return {
+    get<T>(key: string, fallback?: T): T | undefined {
+      const name = full(key);
+      const nested = [...userSettings.keys(), ...defaultSettings.keys()].filter((k) => k.startsWith(`${name}.`));
+      if (nested.length > 0 && !userSettings.has(name) && !defaultSettings.has(name)) {
+        // A section: VS Code returns the nested object.
+        const result: Record<string, unknown> = {};
+        for (const k of nested) {
+          const parts = k.slice(name.length + 1).split('.');
+          let target = result;
+          for (const part of parts.slice(0, -1)) {
+            target = (target[part] ??= {}) as Record<string, unknown>;
+          }
+          target[parts[parts.length - 1]] = userSettings.has(k) ? userSettings.get(k) : defaultSettings.get(k);
+        }
+        return result as T;
+      }
+      if (userSettings.has(name)) {
+        return userSettings.get(name) as T;
+      }
+      return defaultSettings.has(name) ? (defaultSettings.get(name) as T) : fallback;
+    },
+    inspect(key: string) {
+      const name = full(key);
+      return { key: name, defaultValue: defaultSettings.get(name), globalValue: userSettings.get(name) };
+    },
+    has(key: string): boolean {
+      return userSettings.has(full(key)) || defaultSettings.has(full(key));
+    },
+    update(): Promise<void> {
+      return Promise.resolve();
+    },
+  };
+}
+
+function outputChannel(name: string) {
+  let partial = '';
+  return {
+    name,
+    append(text: string) {
+      partial += text;
+      const lines = partial.split('\n');
+      partial = lines.pop() ?? '';
+      outputLines.push(...lines);
+    },
+    appendLine(text: string) {
+      outputLines.push(...(partial + text).split('\n'));
+      partial = '';
+    },
+    replace() {},
+    clear() {},
+    show() {},
+    hide() {},
+    dispose() {},
+  };
+}
+
+function show(kind: 'info' | 'warning' | 'error') {
+  return (text: string): Promise<undefined> => {
+    messages.push({ kind, text });
+    return Promise.resolve(undefined);
+  };
+}
+
+// Everything not modelled: any property is a function returning a disposable, or an enum value.
+// It is also a class (vscode-languageclient extends some of VS Code's classes).
+function anything(name: string): unknown {
+  const fn = function (): unknown {
+    return new.target === undefined ? new Disposable() : undefined;
+  };
+  return new Proxy(fn, {
+    get: (target, property) => {
+      if (property === 'then') {
+        return undefined; // not a promise
+      }
+      return property in target ? (Reflect.get(target, property) as unknown) : anything(`${name}.${String(property)}`);
+    },
+  });
+}
+
+function withFallback<T extends object>(name: string, known: T): T {
+  return new Proxy(known, {
+    get: (target, property) => (property in target ? (target as Record<PropertyKey, unknown>)[property] : anything(`${name}.${String(property)}`)),
+  });
+}
+
+const noEvent = () => new Disposable();
+
+export const stub = withFallback('vscode', {
+  version: '1.90.0',
+  EventEmitter,
+  Disposable,
+  Uri,
+  CancellationTokenSource,
+  StatusBarAlignment: { Left: 1, Right: 2 },
+  env: withFallback('env', { language: 'en', appName: 'vscode-stub', uiKind: 1 }),
+  workspace: withFallback('workspace', {
+    workspaceFolders: undefined,
+    textDocuments: [],
+    notebookDocuments: [],
+    getConfiguration,
+    onDidChangeConfiguration: onDidChangeConfiguration.event,
+    onDidOpenTextDocument: noEvent,
+    onDidCloseTextDocument: noEvent,
+    onDidChangeTextDocument: noEvent,
+    onDidSaveTextDocument: noEvent,
+    onWillSaveTextDocument: noEvent,
+    onDidChangeWorkspaceFolders: noEvent,
+  }),
+  window: withFallback('window', {
+    activeTextEditor: undefined,
+    visibleTextEditors: [],
+    tabGroups: { all: [], onDidChangeTabs: noEvent, onDidChangeTabGroups: noEvent },
+    createOutputChannel: outputChannel,
+    createStatusBarItem() {
+      const item = { text: '', tooltip: undefined as unknown, command: undefined as unknown, name: '', show() {}, hide() {}, dispose() {} };
+      statusBarItems.push(item);
+      return item;
+    },
+    showInformationMessage: show('info'),
+    showWarningMessage: show('warning'),
+    showErrorMessage: show('error'),
+    onDidChangeActiveTextEditor: noEvent,
+    onDidChangeVisibleTextEditors: noEvent,
+  }),
+  languages: withFallback('languages', {
+    match: () => 0,
+    createDiagnosticCollection: () => withFallback('diagnostics', { set() {}, delete() {}, clear() {}, dispose() {} }),
+  }),
+  commands: {
+    registerCommand(id: string, handler: (...args: unknown[]) => unknown): Disposable {
+      if (commands.has(id)) {
+        throw new Error(`command '${id}' already exists`);
+      }
+      commands.set(id, handler);
+      return new Disposable(() => commands.delete(id));
+    },
+    executeCommand(id: string, ...args: unknown[]): Promise<unknown> {
+      executedCommands.push(id);
+      const handler = commands.get(id);
+      return Promise.resolve(handler === undefined ? undefined : handler(...args));
+    },
+    getCommands: () => Promise.resolve([...commands.keys()]),
+  },
+});
+
+/** Makes `require('vscode')` return the stub, from here on. */
+export function installStub(): void {
+  const loader = Module as unknown as { _load: (request: string, ...rest: unknown[]) => unknown };
+  const load = loader._load;
+  loader._load = function (request: string, ...rest: unknown[]) {
+    return request === 'vscode' ? stub : load.call(this, request, ...rest);
+  };
+}
