@@ -178,19 +178,37 @@ fn a_word_the_corpus_would_not_use_gets_a_hint_and_its_usage_shows_why() {
     let corpus = corpus(dir.path());
     let thresholds = HintThresholds {
         min_preferred_probability: 0.4,
-        min_ratio: 5.0,
+        // The tiny model's corpus also "prefers" nonsense like "every" → "sales", with a
+        // sentence ratio near e^8; the real fix scores near e^180.
+        min_ratio: 1e5,
         min_context_tokens: 4,
     };
     // The tiny model's keys hardly see past the last token: the text repeats the corpus's
     // context closely enough for its neighbours to be the corpus sentence's.
     let house_style = analyze(&corpus, &format!("Every Thursday. {DISTINCTIVE}"), None);
-    let hints =
-        editing::word_choice_hints(&house_style, &[&corpus], &corpus.params, &thresholds, 3);
+    let context = tiny_model().new_context();
+    let hints = editing::word_choice_hints(
+        &context,
+        &house_style,
+        &[&corpus],
+        &corpus.params,
+        &thresholds,
+        3,
+    )
+    .unwrap();
     assert!(hints.is_empty(), "the corpus's own sentence: {hints:?}");
 
     let text = "Every Thursday. The zebra council approves purple raincoats every Thursday.";
     let analysis = analyze(&corpus, text, None);
-    let hints = editing::word_choice_hints(&analysis, &[&corpus], &corpus.params, &thresholds, 3);
+    let hints = editing::word_choice_hints(
+        &context,
+        &analysis,
+        &[&corpus],
+        &corpus.params,
+        &thresholds,
+        3,
+    )
+    .unwrap();
     assert_eq!(hints.len(), 1, "{hints:?}");
     let hint = &hints[0];
     assert_eq!(
@@ -198,7 +216,7 @@ fn a_word_the_corpus_would_not_use_gets_a_hint_and_its_usage_shows_why() {
         ("raincoats", "umbrellas")
     );
     assert_eq!(&text[hint.bytes.clone()], "raincoats");
-    assert!(hint.ratio() >= 5.0);
+    assert!(hint.ratio() >= 1e5);
     assert_eq!(hint.support.len(), 3);
 
     let word = analysis.word_at(hint.bytes.start).unwrap();

@@ -1,18 +1,32 @@
 //! Word-choice hints: words where the corpus clearly prefers another word in this context.
+//!
+//! Two stages. (1) From the block analysis, no model run: at a word, the corpus neighbours'
+//! favourite word is another word, whose kNN-LM probability given the text before it
+//! reaches `min_preferred_probability`. The left context alone also "prefers"
+//! continuations that do not fit what the writer wrote next ("can safely be" vs "can be
+//! removed"), so (2) the substitution is checked: the sentence with the preferred word put
+//! in is scored against the sentence as written, over the word and up to
+//! [`RIGHT_CONTEXT_TOKENS`] tokens after it, and must be `min_ratio` times more probable.
 
 use std::ops::Range;
 
-use super::analysis::{BlockAnalysis, Candidate};
+use super::analysis::{BlockAnalysis, Candidate, WordAnalysis};
 use super::usage::majority_word;
-use crate::knnlm::{CorpusIndex, KnnParams};
+use crate::knnlm::{self, CorpusIndex, KnnParams};
+use crate::lm::{log_softmax, Context, LmError};
 use crate::suggest::{supporting_sentences, SupportingSentence};
+
+/// Tokens after the word that the substitution check scores (the rest of the sentence, at
+/// most this many).
+pub const RIGHT_CONTEXT_TOKENS: usize = 12;
 
 /// When a preferred word is worth a hint. Quiet by default: hints should be few and sure.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HintThresholds {
-    /// The preferred word's kNN-LM probability must reach this.
+    /// The preferred word's kNN-LM probability given the text before it must reach this.
     pub min_preferred_probability: f32,
-    /// ... and be at least this many times the written word's.
+    /// The sentence with the preferred word must be at least this many times as probable
+    /// (under kNN-LM, over the word and the words after it) as the sentence as written.
     pub min_ratio: f32,
     /// Words with fewer tokens before them in their block get no hint: with so little
     /// context neither the model nor the neighbours know what the sentence is about.
@@ -26,51 +40,73 @@ pub struct Hint {
     pub bytes: Range<usize>,
     pub written: String,
     pub preferred: String,
+    /// The two words' first tokens given the text before them.
     pub written_candidate: Candidate,
     pub preferred_candidate: Candidate,
+    /// ln of p(sentence with the preferred word) / p(sentence as written), from the word on.
+    pub log_ratio: f32,
     /// Corpus sentences that use the preferred word in such a context, heaviest first.
     pub support: Vec<SupportingSentence>,
 }
 
 impl Hint {
-    /// How strongly the corpus prefers the other word: p(preferred) / p(written).
+    /// How strongly the corpus prefers the other word: p(with preferred) / p(as written).
     pub fn ratio(&self) -> f32 {
-        self.preferred_candidate.probability / self.written_candidate.probability.max(1e-30)
+        self.log_ratio.exp()
     }
 }
 
-/// The block's hints, in text order. A hint needs (1) another word most probable under
-/// kNN-LM, reaching both thresholds, (2) the corpus to be what prefers it: it is also the
-/// corpus neighbours' favourite token, and (3) corpus sentences that spell it as a word
-/// other than the written one (ignoring case).
-pub fn word_choice_hints(
-    analysis: &BlockAnalysis,
+/// A word that passed the first stage, before the substitution check.
+#[derive(Clone, Debug)]
+pub struct HintCandidate<'a> {
+    pub word: &'a WordAnalysis,
+    pub preferred: String,
+    pub preferred_candidate: Candidate,
+    pub support: Vec<SupportingSentence>,
+}
+
+/// Stage (1): the words of the block where the corpus prefers another word: the corpus
+/// neighbours' most probable word (a token that starts a word), if it is not the written
+/// one and its kNN-LM probability reaches the threshold. `token_texts` is the tokenizer's
+/// [`token_texts`](crate::lm::TextTokenizer::token_texts).
+pub fn hint_candidates<'a>(
+    analysis: &'a BlockAnalysis,
+    token_texts: &[String],
     corpora: &[&CorpusIndex],
     params: &KnnParams,
     thresholds: &HintThresholds,
-    max_support: usize,
-) -> Vec<Hint> {
-    let mut hints = Vec::new();
+) -> Vec<HintCandidate<'a>> {
+    let starts_word = |token: u32| {
+        token_texts
+            .get(token as usize)
+            .and_then(|t| t.strip_prefix(' '))
+            .and_then(|t| t.chars().next())
+            .is_some_and(char::is_alphanumeric)
+    };
+    let mut candidates = Vec::new();
     for word in &analysis.words {
         if word.token_index < thresholds.min_context_tokens {
             continue;
         }
         let ranked = word.ranked(params);
-        let Some(&best) = ranked.first() else {
+        let favourite = ranked
+            .iter()
+            .filter(|c| starts_word(c.token))
+            .max_by(|a, b| {
+                a.knn_probability
+                    .total_cmp(&b.knn_probability)
+                    .then(a.probability.total_cmp(&b.probability))
+            });
+        let Some(&best) = favourite else {
             continue;
         };
-        if best.token == word.written || best.probability < thresholds.min_preferred_probability {
-            continue;
-        }
-        let written = word.written(params);
-        if best.probability < thresholds.min_ratio * written.probability {
-            continue;
-        }
-        let corpus_favourite = ranked
-            .iter()
-            .max_by(|a, b| a.knn_probability.total_cmp(&b.knn_probability))
-            .is_some_and(|c| c.token == best.token && c.knn_probability > 0.0);
-        if !corpus_favourite {
+        // The preferred word must be more probable than the written one where it stands;
+        // this also keeps the model runs of stage (2) to a few words per block.
+        if best.token == word.written
+            || best.knn_probability <= 0.0
+            || best.probability < thresholds.min_preferred_probability
+            || best.probability <= word.written(params).probability
+        {
             continue;
         }
         let Some(prediction) = word.prediction(params) else {
@@ -80,18 +116,143 @@ pub fn word_choice_hints(
         let Some(preferred) = majority_word(&support) else {
             continue;
         };
-        let written_text = &analysis.text[word.bytes.clone()];
-        if preferred.to_lowercase() == written_text.to_lowercase() {
+        let written = &analysis.text[word.bytes.clone()];
+        if preferred.to_lowercase() == written.to_lowercase() {
             continue;
         }
-        hints.push(Hint {
-            bytes: word.bytes.clone(),
-            written: written_text.to_string(),
+        candidates.push(HintCandidate {
+            word,
             preferred,
-            written_candidate: written,
             preferred_candidate: best,
-            support: support.into_iter().take(max_support).collect(),
+            support,
         });
     }
-    hints
+    candidates
+}
+
+/// The block's hints, in text order: stage (1), then the substitution check (2), which
+/// runs the model in `context` on the few candidates.
+pub fn word_choice_hints(
+    context: &Context,
+    analysis: &BlockAnalysis,
+    corpora: &[&CorpusIndex],
+    params: &KnnParams,
+    thresholds: &HintThresholds,
+    max_support: usize,
+) -> Result<Vec<Hint>, LmError> {
+    let mut hints = Vec::new();
+    let token_texts = context.model().tokenizer().token_texts();
+    for candidate in hint_candidates(analysis, token_texts, corpora, params, thresholds) {
+        let log_ratio = substitution_log_ratio(context, analysis, corpora, params, &candidate)?;
+        if log_ratio < thresholds.min_ratio.ln() {
+            continue;
+        }
+        let word = candidate.word;
+        hints.push(Hint {
+            bytes: word.bytes.clone(),
+            written: analysis.text[word.bytes.clone()].to_string(),
+            preferred: candidate.preferred,
+            written_candidate: word.written(params),
+            preferred_candidate: candidate.preferred_candidate,
+            log_ratio,
+            support: candidate.support.into_iter().take(max_support).collect(),
+        });
+    }
+    Ok(hints)
+}
+
+/// ln p(preferred word + rest) − ln p(written word + rest), both after the same left
+/// context, under kNN-LM (corpus neighbours, no document cache). "rest" is the text after
+/// the written word up to the end of its sentence, at most [`RIGHT_CONTEXT_TOKENS`] tokens.
+pub fn substitution_log_ratio(
+    context: &Context,
+    analysis: &BlockAnalysis,
+    corpora: &[&CorpusIndex],
+    params: &KnnParams,
+    candidate: &HintCandidate,
+) -> Result<f32, LmError> {
+    let word = candidate.word;
+    let text = &analysis.text;
+    let left_end = analysis.tokens[word.token_index].bytes.start;
+    let left: Vec<u32> = analysis.tokens[..word.token_index]
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    let rest = &text[word.bytes.end..checked_end(analysis, word)];
+    // At the end of a block, what follows is the block's end: score a paragraph break.
+    let rest = if rest.trim().is_empty() { "\n\n" } else { rest };
+    // The written word as the writer wrote it, with its leading whitespace.
+    let lead = &text[left_end..word.bytes.start];
+    let tokenizer = context.model().tokenizer();
+    let written = tokenizer.encode(&format!("{lead}{}{rest}", &text[word.bytes.clone()]))?;
+    let preferred = tokenizer.encode(&format!("{lead}{}{rest}", candidate.preferred))?;
+    // Score both over their differing start plus the same number of rest tokens.
+    let written_word = tokenizer
+        .encode(&format!("{lead}{}", &text[word.bytes.clone()]))?
+        .len();
+    let preferred_word = tokenizer
+        .encode(&format!("{lead}{}", candidate.preferred))?
+        .len();
+    let rest_tokens = (written.len() - written_word)
+        .min(preferred.len() - preferred_word)
+        .min(RIGHT_CONTEXT_TOKENS);
+    // The written text last, so that the KV cache holds the block as written for the next
+    // candidate, whose left context extends it.
+    let with_preferred = score_continuation(
+        context,
+        corpora,
+        params,
+        &left,
+        &preferred[..preferred_word + rest_tokens],
+    )?;
+    let with_written = score_continuation(
+        context,
+        corpora,
+        params,
+        &left,
+        &written[..written_word + rest_tokens],
+    )?;
+    Ok(with_preferred - with_written)
+}
+
+/// End (in the block's text) of what the substitution check of `word` reads: the rest of
+/// its sentence. A check's result depends on the text up to here and nothing after it.
+pub fn checked_end(analysis: &BlockAnalysis, word: &WordAnalysis) -> usize {
+    let rest = &analysis.text[word.bytes.end..];
+    word.bytes.end + sentence_end(rest)
+}
+
+/// Byte length of `rest` up to and including the end of its sentence (. ! ? or a line end).
+fn sentence_end(rest: &str) -> usize {
+    rest.char_indices()
+        .find(|&(_, c)| matches!(c, '.' | '!' | '?' | '\n'))
+        .map_or(rest.len(), |(i, c)| i + c.len_utf8())
+}
+
+/// Σ ln p_kNN-LM(continuation[i] | left + continuation[..i]).
+fn score_continuation(
+    context: &Context,
+    corpora: &[&CorpusIndex],
+    params: &KnnParams,
+    left: &[u32],
+    continuation: &[u32],
+) -> Result<f32, LmError> {
+    if left.is_empty() || continuation.is_empty() {
+        return Ok(0.0);
+    }
+    let sequence: Vec<u32> = left.iter().chain(continuation).copied().collect();
+    let first = left.len() - 1;
+    let forward = context.forward_from(&sequence, first, continuation.len() + 1)?;
+    let mut total = 0.0;
+    for (i, &token) in continuation.iter().enumerate() {
+        let position = first + i;
+        let log_probs = log_softmax(forward.logits_at(position).ok_or(LmError::EmptyInput)?);
+        let key = forward.key_at(position).ok_or(LmError::EmptyInput)?;
+        let lm = log_probs[token as usize];
+        total += match knnlm::predict_knn(corpora, None, params, key) {
+            Some(knn) => knn.interpolate(lm, token),
+            None => lm,
+        };
+    }
+    Ok(total)
 }

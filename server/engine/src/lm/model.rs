@@ -5,11 +5,13 @@
 //! wait for the reply. Calls block: from async code, call them inside `spawn_blocking`.
 
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
+use std::sync::{Condvar, Mutex};
 
 use super::error::LmError;
 use super::manifest::Manifest;
@@ -26,7 +28,7 @@ pub struct LanguageModel {
 }
 
 struct Shared {
-    requests: Sender<Request>,
+    requests: Arc<RequestQueue>,
     manifest: Manifest,
     tokenizer: TextTokenizer,
     dir: PathBuf,
@@ -174,6 +176,7 @@ impl Scores {
 pub struct Context {
     model: LanguageModel,
     id: u64,
+    urgent: bool,
 }
 
 enum Request {
@@ -210,10 +213,11 @@ impl LanguageModel {
         let manifest = Manifest::read(model_dir)?;
         let tokenizer = TextTokenizer::from_file(&manifest.tokenizer_path(model_dir), &manifest)?;
         let session = ModelSession::open(runtime, model_dir, &manifest, options)?;
-        let (requests, inbox) = mpsc::channel();
+        let requests = Arc::new(RequestQueue::default());
+        let inbox = requests.clone();
         std::thread::Builder::new()
             .name("precedent-lm".to_string())
-            .spawn(move || serve(session, inbox))
+            .spawn(move || serve(session, &inbox))
             .map_err(LmError::WorkerSpawn)?;
         tracing::info!(model = %manifest.name, dir = %model_dir.display(), "loaded language model");
         Ok(LanguageModel {
@@ -241,10 +245,22 @@ impl LanguageModel {
 
     /// A new, empty KV cache on the worker.
     pub fn new_context(&self) -> Context {
+        self.context_with_priority(false)
+    }
+
+    /// A KV cache whose requests the worker takes before those of ordinary contexts (an
+    /// editor's keystrokes before background analysis): they wait at most for the model run
+    /// in progress.
+    pub fn new_interactive_context(&self) -> Context {
+        self.context_with_priority(true)
+    }
+
+    fn context_with_priority(&self, urgent: bool) -> Context {
         let id = self.shared.next_context.fetch_add(1, Ordering::Relaxed);
         Context {
             model: self.clone(),
             id,
+            urgent,
         }
     }
 
@@ -257,7 +273,7 @@ impl LanguageModel {
     /// Scores every position 1..tokens.len(): log p(token | tokens before) and the model's top
     /// choice. One window when the sequence fits, else sliding windows (see [`ScoreOptions`]).
     pub fn score_tokens(&self, tokens: Vec<u32>, options: ScoreOptions) -> Result<Scores, LmError> {
-        self.ask(|reply| Request::Score {
+        self.ask(false, |reply| Request::Score {
             tokens,
             options,
             reply,
@@ -266,13 +282,11 @@ impl LanguageModel {
 
     fn ask<T>(
         &self,
+        urgent: bool,
         request: impl FnOnce(Sender<Result<T, LmError>>) -> Request,
     ) -> Result<T, LmError> {
         let (reply, answer) = mpsc::channel();
-        self.shared
-            .requests
-            .send(request(reply))
-            .map_err(|_| LmError::WorkerStopped)?;
+        self.shared.requests.push(request(reply), urgent);
         answer.recv().map_err(|_| LmError::WorkerStopped)?
     }
 }
@@ -294,7 +308,7 @@ impl Context {
         logits_to_keep: usize,
     ) -> Result<Forward, LmError> {
         let (context, tokens) = (self.id, tokens.to_vec());
-        self.model.ask(|reply| Request::Forward {
+        self.model.ask(self.urgent, |reply| Request::Forward {
             context,
             tokens,
             rerun_from,
@@ -306,7 +320,7 @@ impl Context {
     /// The next-token distribution after `tokens` and the kNN key of that context.
     pub fn next_token(&self, tokens: &[u32]) -> Result<NextToken, LmError> {
         let (context, tokens) = (self.id, tokens.to_vec());
-        self.model.ask(|reply| Request::NextToken {
+        self.model.ask(self.urgent, |reply| Request::NextToken {
             context,
             tokens,
             reply,
@@ -320,19 +334,17 @@ impl Context {
 
 impl Drop for Context {
     fn drop(&mut self) {
-        // If the worker is gone, so is the cache.
-        let _ = self
-            .model
+        self.model
             .shared
             .requests
-            .send(Request::Release { context: self.id });
+            .push(Request::Release { context: self.id }, false);
     }
 }
 
 /// The worker loop: owns the session and the caches until every handle is dropped.
-fn serve(mut session: ModelSession, inbox: Receiver<Request>) {
+fn serve(mut session: ModelSession, inbox: &RequestQueue) {
     let mut contexts: HashMap<u64, KvCache> = HashMap::new();
-    for request in inbox {
+    while let Some(request) = inbox.pop() {
         // A caller that stopped waiting is not an error: ignore failed replies.
         match request {
             Request::Forward {
@@ -372,6 +384,62 @@ fn serve(mut session: ModelSession, inbox: Receiver<Request>) {
         }
     }
     tracing::debug!("language model worker stopped");
+}
+
+/// The worker's inbox: urgent requests are taken first. Closed when the last handle goes.
+#[derive(Default)]
+struct RequestQueue {
+    state: Mutex<QueueState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    urgent: VecDeque<Request>,
+    normal: VecDeque<Request>,
+    closed: bool,
+}
+
+impl RequestQueue {
+    fn push(&self, request: Request, urgent: bool) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if urgent {
+            state.urgent.push_back(request);
+        } else {
+            state.normal.push_back(request);
+        }
+        self.ready.notify_one();
+    }
+
+    /// The next request, waiting for one; `None` once closed and drained.
+    fn pop(&self) -> Option<Request> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(request) = state
+                .urgent
+                .pop_front()
+                .or_else(|| state.normal.pop_front())
+            {
+                return Some(request);
+            }
+            if state.closed {
+                return None;
+            }
+            state = self.ready.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn close(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
+        self.ready.notify_all();
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The last handle is gone: let the worker finish what is queued and stop.
+        self.requests.close();
+    }
 }
 
 /// Drops the cached tokens `tokens` does not share and runs the rest (at least the last
