@@ -72,11 +72,11 @@ local function publishes_for(uri, from)
   return list
 end
 
-local function find_diagnostic(uri, word, from)
+local function find_diagnostic(uri, word, from, line)
   local pubs = publishes_for(uri, from)
   local last = pubs[#pubs]
   for _, d in ipairs(last and last.diagnostics or {}) do
-    if type(d.data) == "table" and d.data.word == word then
+    if type(d.data) == "table" and d.data.word == word and (line == nil or d.range.start.line == line) then
       return d
     end
   end
@@ -169,7 +169,7 @@ local function run()
   step("diagnostics")
   local hint = scenario.hint
   local ok_hint = vim.wait(T, function()
-    return find_diagnostic(uri, hint.word) ~= nil
+    return find_diagnostic(uri, hint.word, nil, hint.line) ~= nil
   end, 50)
   out.hint_found = ok_hint
   -- Quiet period: later publishes (if any) are recorded too.
@@ -179,7 +179,7 @@ local function run()
   out.hover = request(bufnr, "textDocument/hover", { textDocument = text_document(bufnr), position = scenario.hover })
 
   step("code_action")
-  local diag = find_diagnostic(uri, hint.word)
+  local diag = find_diagnostic(uri, hint.word, nil, hint.line)
   if diag then
     out.code_actions = request(bufnr, "textDocument/codeAction", {
       textDocument = text_document(bufnr),
@@ -206,7 +206,7 @@ local function run()
     -- The server re-checks the edited document; the fixed hint must go away.
     out.hint_gone = vim.wait(T, function()
       local pubs = publishes_for(uri, pubs_before + 1)
-      return #pubs > 0 and find_diagnostic(uri, hint.word, pubs_before + 1) == nil
+      return #pubs > 0 and find_diagnostic(uri, hint.word, pubs_before + 1, hint.line) == nil
     end, 50)
   end
 

@@ -26,7 +26,8 @@ cargo build --release -p precedent
 cargo test --workspace --release
 
 step "end-to-end tests (the real binary: CLI, language server, headless Neovim)"
-PRECEDENT_BIN="$root/target/release/precedent" "$py" -m pytest -q tests
+export PRECEDENT_BIN="$root/target/release/precedent"
+"$py" -m pytest -q tests
 
-step "VS Code extension: build, lint, unit tests, .vsix"
+step "VS Code extension: build, lint, unit tests (also against the real server), .vsix"
 bash editors/vscode/check.sh

@@ -14,7 +14,7 @@ DISTINCTIVE = "The zebra council approves purple umbrellas every Thursday."
 # The tiny model's keys see little beyond the last token: documents repeat the corpus's
 # context closely, so its neighbours are the corpus sentence's.
 SETTINGS = {"k": 8, "lambda": 0.5, "temperature": 1.0, "documentCache": False,
-            "hints": {"minPreferredProbability": 0.4, "minRatio": 5}}
+            "hints": {"minPreferredProbability": 0.4, "minRatio": 100000}}
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +168,7 @@ def test_utf16_positions_and_configuration_changes(precedent_bin, tiny_model, co
 def test_team_settings_from_precedent_toml(precedent_bin, tiny_model, corpus_index, workspace, tmp_path):
     (workspace / "precedent.toml").write_text(
         f'index_paths = ["{corpus_index}"]\nk = 8\nlambda = 0.5\ntemperature = 1.0\n'
-        'document_cache = false\n[hints]\nmin_preferred_probability = 0.4\nmin_ratio = 5\n'
+        'document_cache = false\n[hints]\nmin_preferred_probability = 0.4\nmin_ratio = 100000\n'
         'severity = "information"\n')
     client = start(precedent_bin, tiny_model, tmp_path)
     try:

@@ -29,10 +29,12 @@ DOC = """\
 Reports in the trash now show the date they will be deleted. To restore a report, click it in the trash, and then select Restore.
 
 To sign out of every device at once, select your name in the sidebar.
+
+To open a report from the list, click it and then select Open.
 """
 HINT_LINE = 2
 HINT_WORD, PREFERRED = "click", "select"
-IGNORE_WORD = "will"  # another hint of the tiny model on that line ("are"), ignored "here"
+IGNORE_LINE, IGNORE_WORD = 6, "it"  # another hint of the tiny model ("or"), ignored "here"
 HOVER_LINE, HOVER_WORD = 4, "select"
 # Typed into a new paragraph (the server reads a paragraph as the context of its words):
 # completion after a space, then after typing "s" (mid-word: "s" filters and is replaced).
@@ -83,8 +85,8 @@ def session(nvim, precedent_bin, tiny_model, tmp_path_factory):
         "settings": settings,
         "doc": str(doc),
         "text_doc": str(text_doc),
-        "hint": {"word": HINT_WORD},
-        "ignore": {"word": IGNORE_WORD, "line": HINT_LINE},
+        "hint": {"word": HINT_WORD, "line": HINT_LINE},
+        "ignore": {"word": IGNORE_WORD, "line": IGNORE_LINE},
         "hover": {"line": HOVER_LINE, "character": hover_line.index(HOVER_WORD) + 2},
         "completions": COMPLETIONS,
         "timeout_ms": 60000,
@@ -149,7 +151,8 @@ def test_word_choice_hint_and_its_quick_fix(session):
     uri = uri_of(session["doc"])
     assert o["hint_found"], f"no hint on '{HINT_WORD}'; publishes: {json.dumps(o['publishes'])}"
     pub = last_publish(o, uri, ("open", "ready", "diagnostics"))
-    [hint] = [d for d in pub["diagnostics"] if d.get("data", {}).get("word") == HINT_WORD]
+    [hint] = [d for d in pub["diagnostics"]
+              if d.get("data", {}).get("word") == HINT_WORD and d["range"]["start"]["line"] == HINT_LINE]
     start = DOC.splitlines()[HINT_LINE].index(HINT_WORD)
     assert hint["range"] == {"start": {"line": HINT_LINE, "character": start},
                              "end": {"line": HINT_LINE, "character": start + len(HINT_WORD)}}
@@ -260,7 +263,7 @@ def test_plain_text_buffers_are_served_as_plaintext(session):
 
 def test_ignore_here_runs_the_server_command_and_drops_the_hint(session):
     ignore = session["observed"].get("ignore")
-    assert ignore, f"no hint on '{IGNORE_WORD}' in line {HINT_LINE} to ignore"
+    assert ignore, f"no hint on '{IGNORE_WORD}' in line {IGNORE_LINE} to ignore"
     action = ignore["action"]
     assert action and action["command"]["command"] == "precedent.ignoreHere", ignore
     assert ignore["response"] is not None and "err" not in ignore["response"], ignore

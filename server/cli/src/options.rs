@@ -61,8 +61,11 @@ pub fn init_logging(verbose: u8) {
     };
     let filter =
         EnvFilter::try_from_env("PRECEDENT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // Colours only on a terminal: editors show the server's stderr as plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_env_filter(filter)
         .init();
 }

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use dashmap::DashMap;
 use precedent_engine::datastore::Datastore;
-use precedent_engine::editing::{self, AnalysisOptions, BlockAnalysis};
+use precedent_engine::editing::{self, AnalysisOptions, BlockAnalysis, Hint, HintThresholds};
 use precedent_engine::knnlm::{CorpusIndex, DocumentCache, KnnParams};
 use precedent_engine::lm::{Context, LanguageModel};
 use precedent_engine::search::{NeighbourIndex, SearchOptions};
@@ -26,10 +26,13 @@ pub struct Engine {
     pub model: LanguageModel,
     indexes: Mutex<HashMap<PathBuf, Arc<LoadedIndex>>>,
     analyses: Mutex<AnalysisCache>,
-    /// Per document: the KV cache used while typing (completion, hover, the edited block).
+    /// Per document: the KV cache of completion and hover, whose model runs go before
+    /// background work.
     typing: DashMap<Url, Arc<Mutex<Context>>>,
     /// For analysing blocks nobody is typing in.
     background: Mutex<Context>,
+    /// Substitution checks: ln ratio by (corpora, the text the check read, the word).
+    substitutions: Mutex<HashMap<(u64, u64), f32>>,
 }
 
 /// A corpus index opened for queries.
@@ -85,8 +88,10 @@ impl AnalysisCache {
 /// Which KV cache a model run uses.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Lane {
-    /// The document's typing context: reuse across keystrokes.
+    /// The document's interactive context: reused across keystrokes, served first.
     Typing,
+    /// One context for background analysis (diagnostics); while the writer types in a
+    /// block it holds that block, so its start is reused too.
     Background,
 }
 
@@ -99,6 +104,7 @@ impl Engine {
             analyses: Mutex::new(AnalysisCache::default()),
             typing: DashMap::new(),
             background,
+            substitutions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -137,6 +143,7 @@ impl Engine {
         self.indexes.lock().unwrap().remove(path);
         let mut analyses = self.analyses.lock().unwrap();
         *analyses = AnalysisCache::default();
+        self.substitutions.lock().unwrap().clear();
     }
 
     /// The corpora `paths` with the parameters: overrides, else the first index's tuned
@@ -187,7 +194,7 @@ impl Engine {
     fn context(&self, uri: &Url) -> Arc<Mutex<Context>> {
         self.typing
             .entry(uri.clone())
-            .or_insert_with(|| Arc::new(Mutex::new(self.model.new_context())))
+            .or_insert_with(|| Arc::new(Mutex::new(self.model.new_interactive_context())))
             .clone()
     }
 
@@ -266,6 +273,69 @@ impl Engine {
                 None
             }
         }
+    }
+
+    /// The word-choice hints of an analysed block. The substitution check runs the model
+    /// once per candidate word, so its result is cached by the text it read (the block up to
+    /// the end of the word's sentence): an edit re-checks only the words it can change.
+    pub fn hints(
+        &self,
+        uri: &Url,
+        corpora: &Corpora,
+        analysis: &BlockAnalysis,
+        thresholds: &HintThresholds,
+        lane: Lane,
+    ) -> Vec<Hint> {
+        let refs = corpora.refs();
+        let token_texts = self.model.tokenizer().token_texts();
+        let params = &corpora.params;
+        let mut hints = Vec::new();
+        for candidate in editing::hint_candidates(analysis, token_texts, &refs, params, thresholds)
+        {
+            let word = candidate.word;
+            let read = &analysis.text[..editing::checked_end(analysis, word)];
+            let key = (
+                corpora.key,
+                text_hash(&format!(
+                    "{}\u{0}{}\u{0}{read}",
+                    word.bytes.start, candidate.preferred
+                )),
+            );
+            let cached = self.substitutions.lock().unwrap().get(&key).copied();
+            let log_ratio = match cached {
+                Some(log_ratio) => log_ratio,
+                None => {
+                    let computed = self.with_context(uri, lane, |context| {
+                        editing::substitution_log_ratio(
+                            context, analysis, &refs, params, &candidate,
+                        )
+                    });
+                    let Ok(log_ratio) = computed.inspect_err(|error| {
+                        tracing::warn!(%error, "checking a hint failed");
+                    }) else {
+                        continue;
+                    };
+                    let mut cache = self.substitutions.lock().unwrap();
+                    if cache.len() > 50_000 {
+                        cache.clear();
+                    }
+                    cache.insert(key, log_ratio);
+                    log_ratio
+                }
+            };
+            if log_ratio >= thresholds.min_ratio.ln() {
+                hints.push(Hint {
+                    bytes: word.bytes.clone(),
+                    written: analysis.text[word.bytes.clone()].to_string(),
+                    preferred: candidate.preferred,
+                    written_candidate: word.written(params),
+                    preferred_candidate: candidate.preferred_candidate,
+                    log_ratio,
+                    support: candidate.support.into_iter().take(3).collect(),
+                });
+            }
+        }
+        hints
     }
 
     /// Records the blocks of the document's latest analysed version.

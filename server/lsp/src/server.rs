@@ -214,8 +214,9 @@ impl State {
             status.indexes = corpora.indexes.iter().map(|i| IndexStatus::of(i)).collect();
             let params = &corpora.params;
             status.k = Some(params.k);
-            status.lambda = Some(params.lambda);
-            status.temperature = Some(params.temperature);
+            // f32 settings shown as the decimals they were written with (0.9, not 0.8999…).
+            status.lambda = Some(shortest(params.lambda));
+            status.temperature = Some(shortest(params.temperature));
             status.document_cache = Some(params.document_cache);
         }
         status
@@ -322,6 +323,11 @@ impl State {
             tracing::warn!(%error, "could not register file watchers");
         }
     }
+}
+
+/// An f32 as the f64 with the same shortest decimal form.
+fn shortest(value: f32) -> f64 {
+    value.to_string().parse().unwrap_or(f64::from(value))
 }
 
 /// Server → client: the status changed.

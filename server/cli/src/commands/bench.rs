@@ -1,4 +1,5 @@
-//! `precedent bench lm`: how fast the language model loads, prefills and decodes.
+//! `precedent bench lm`: how fast the language model loads, prefills and decodes
+//! (`bench hints` is in bench_hints.rs).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 enum Target {
     Lm(LmArgs),
+    Hints(super::bench_hints::HintsArgs),
 }
 
 /// Language model: load time, prefill tokens/s, one-token decode latency with a KV cache
@@ -53,6 +55,7 @@ the plan was accepted without a formal vote. ";
 pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
     match &args.target {
         Target::Lm(lm) => bench_lm(global, lm),
+        Target::Hints(hints) => super::bench_hints::run(global, hints),
     }
 }
 

@@ -1,6 +1,7 @@
 //! One module per subcommand: its clap `Args` and its `run`.
 
 pub mod bench;
+pub mod bench_hints;
 pub mod demo;
 pub mod doctor;
 pub mod eval;

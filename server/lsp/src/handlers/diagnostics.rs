@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use precedent_engine::editing::{self, BlockAnalysis, HintThresholds};
+use precedent_engine::editing::{BlockAnalysis, HintThresholds};
 use serde_json::json;
 use tower_lsp::lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString};
 
@@ -36,38 +36,48 @@ pub fn diagnostics(
         .last_edit
         .map(|offset| prose.prose_offset(snapshot, offset))
         .and_then(|offset| prose.block_at(offset));
-    // The block being edited first (with the typing KV cache, which holds its start).
+    // The block being edited first. All of this runs in the background lane, so that
+    // completion and hover never wait for it (beyond one model call).
     let mut order: Vec<usize> = edited_block.into_iter().collect();
     order.extend((0..prose.blocks.len()).filter(|&b| Some(b) != edited_block));
-    let mut analyses: Vec<Option<Arc<BlockAnalysis>>> = vec![None; prose.blocks.len()];
-    for block in order {
-        let lane = if Some(block) == edited_block {
-            Lane::Typing
-        } else {
-            Lane::Background
-        };
-        analyses[block] = Some(engine.analysis(
-            &snapshot.uri,
-            corpora,
-            prose.block_text(block),
-            lane,
-            cancelled,
-        )?);
-    }
-    engine.set_latest(&snapshot.uri, analyses.iter().flatten().cloned().collect());
-
     let thresholds = HintThresholds {
         min_preferred_probability: settings.hints.min_preferred_probability,
         min_ratio: settings.hints.min_ratio,
         min_context_tokens: MIN_CONTEXT_TOKENS,
     };
+    // Each block's hints right after its analysis: the model's KV cache then still holds
+    // the block, which the substitution check extends.
+    let started = std::time::Instant::now();
+    let mut analyses: Vec<Option<Arc<BlockAnalysis>>> = vec![None; prose.blocks.len()];
+    let mut block_hints = vec![Vec::new(); prose.blocks.len()];
+    for block in order {
+        let lane = Lane::Background;
+        let analysis = engine.analysis(
+            &snapshot.uri,
+            corpora,
+            prose.block_text(block),
+            lane,
+            cancelled,
+        )?;
+        if cancelled() {
+            return None;
+        }
+        block_hints[block] = engine.hints(&snapshot.uri, corpora, &analysis, &thresholds, lane);
+        analyses[block] = Some(analysis);
+    }
+    engine.set_latest(&snapshot.uri, analyses.iter().flatten().cloned().collect());
+    tracing::debug!(
+        uri = %snapshot.uri,
+        version = snapshot.version,
+        ms = started.elapsed().as_millis() as u64,
+        "blocks analysed and hints checked"
+    );
+
     let typing = snapshot.last_edit;
-    let refs = corpora.refs();
     let mut found = Vec::new();
-    for (block, analysis) in analyses.iter().enumerate() {
-        let Some(analysis) = analysis else { continue };
+    for (block, hints) in block_hints.iter().enumerate() {
         let block_start = prose.blocks[block].start;
-        for hint in editing::word_choice_hints(analysis, &refs, &corpora.params, &thresholds, 3) {
+        for hint in hints.iter().cloned() {
             let prose_range = block_start + hint.bytes.start..block_start + hint.bytes.end;
             let source = prose.source_range(snapshot, prose_range.clone());
             // Never the word under the caret: it may not be finished.

@@ -15,8 +15,8 @@ pub struct Status {
     pub indexing: bool,
     pub last_update: Option<String>,
     pub k: Option<usize>,
-    pub lambda: Option<f32>,
-    pub temperature: Option<f32>,
+    pub lambda: Option<f64>,
+    pub temperature: Option<f64>,
     pub document_cache: Option<bool>,
 }
 
