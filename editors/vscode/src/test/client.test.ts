@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as vscode from '../testSupport/vscodeStub';
+import { waitUntil } from '../testSupport/waitUntil';
 
 type Extension = { activate(context: { subscriptions: unknown[] }): void; deactivate(): Promise<void> };
 type Received = { method: string; params: unknown };
@@ -23,19 +24,8 @@ function received(): Received[] {
     : [];
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined | false): Promise<T> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== false) {
-      return value;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}; server received: ${JSON.stringify(received())}; output: ${vscode.outputLines.join('\n')}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const waitFor = <T>(what: string, probe: () => T | undefined | false) =>
+  waitUntil(what, probe, { explain: () => `server received: ${JSON.stringify(received())}; output: ${vscode.outputLines.join('\n')}` });
 
 const statusText = () => vscode.statusBarItems[0]?.text;
 const last = (method: string) => received().filter((m) => m.method === method).at(-1)?.params;
@@ -49,12 +39,7 @@ describe('the extension with a stand-in server', { skip: process.platform === 'w
 
   before(() => {
     vscode.installStub();
-    const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
-      contributes: { configuration: { properties: Record<string, { default: unknown }> } };
-    };
-    for (const [key, property] of Object.entries(manifest.contributes.configuration.properties)) {
-      vscode.defaultSettings.set(key, property.default);
-    }
+    vscode.setDefaultsFromManifest(path.join(root, 'package.json'));
     const server = path.join(dir, 'precedent');
     fs.writeFileSync(server, `#!/bin/sh\nexec "${process.execPath}" "${path.join(__dirname, '..', 'testSupport', 'fakeServer.js')}" "$@"\n`, { mode: 0o755 });
     process.env.PATH = `${dir}${path.delimiter}${process.env.PATH ?? ''}`;
@@ -120,7 +105,8 @@ describe('the extension with a stand-in server', { skip: process.platform === 'w
   it('stops the server and says what to do when the binary is not found', async () => {
     changeSetting('precedent.serverPath', path.join(dir, 'missing', 'precedent'));
     await waitFor('not installed', () => statusText() === '$(error) precedent: not installed');
-    assert.ok(received().some((m) => m.method === 'exit'), 'the old server was shut down');
+    // vscode-languageclient stops once `exit` is sent, not once the server has read it.
+    await waitFor('the old server to be shut down', () => received().some((m) => m.method === 'exit'));
     const errors = vscode.messages.filter((m) => m.kind === 'error');
     assert.equal(errors.length, 1, JSON.stringify(errors));
     assert.match(errors[0].text, /cannot find the language server .*cargo install --path server\/cli.*precedent\.serverPath/);

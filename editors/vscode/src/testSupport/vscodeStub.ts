@@ -3,6 +3,7 @@
 // environment). It records what the extension shows; every API it does not model is a
 // no-op that returns a disposable.
 
+import * as fs from 'node:fs';
 import Module from 'node:module';
 
 type Listener<T> = (event: T) => unknown;
@@ -54,7 +55,42 @@ export class Uri {
   }
 }
 
-class CancellationTokenSource {
+export class Position {
+  constructor(
+    readonly line: number,
+    readonly character: number,
+  ) {}
+}
+
+export class Range {
+  readonly start: Position;
+  readonly end: Position;
+  constructor(startLine: number, startCharacter: number, endLine: number, endCharacter: number) {
+    this.start = new Position(startLine, startCharacter);
+    this.end = new Position(endLine, endCharacter);
+  }
+}
+
+export class MarkdownString {
+  constructor(public value = '') {}
+  appendText(text: string): this {
+    this.value += text;
+    return this;
+  }
+}
+
+export class CompletionItem {
+  constructor(public label: string | { label: string }) {}
+}
+
+export class CompletionList {
+  constructor(
+    readonly items: CompletionItem[] = [],
+    readonly isIncomplete = false,
+  ) {}
+}
+
+export class CancellationTokenSource {
   private readonly emitter = new EventEmitter<void>();
   readonly token = { isCancellationRequested: false, onCancellationRequested: this.emitter.event };
   cancel(): void {
@@ -68,14 +104,70 @@ class CancellationTokenSource {
 
 /** Settings by full key (`precedent.k`), as if set in the user's settings.json. */
 export const userSettings = new Map<string, unknown>();
-/** Defaults by full key, from package.json. */
+/** Defaults by full key, from package.json (setDefaultsFromManifest). */
 export const defaultSettings = new Map<string, unknown>();
+
+/** The extension's settings defaults, as VS Code takes them from its package.json. */
+export function setDefaultsFromManifest(packageJson: string): void {
+  const manifest = JSON.parse(fs.readFileSync(packageJson, 'utf8')) as {
+    contributes: { configuration: { properties: Record<string, { default: unknown }> } };
+  };
+  for (const [key, property] of Object.entries(manifest.contributes.configuration.properties)) {
+    defaultSettings.set(key, property.default);
+  }
+}
+
 export const messages: { kind: 'info' | 'warning' | 'error'; text: string }[] = [];
 export const executedCommands: string[] = [];
 export const outputLines: string[] = [];
 export const statusBarItems: { text: string; tooltip: unknown; command: unknown }[] = [];
 export const onDidChangeConfiguration = new EventEmitter<{ affectsConfiguration(section: string): boolean }>();
 const commands = new Map<string, (...args: unknown[]) => unknown>();
+
+/** An open document, as much of vscode.TextDocument as vscode-languageclient reads. */
+export interface TextDocument {
+  uri: Uri;
+  languageId: string;
+  version: number;
+  getText(): string;
+}
+export const textDocuments: TextDocument[] = [];
+const onDidOpenTextDocument = new EventEmitter<TextDocument>();
+
+/** Opens a document as VS Code does (vscode-languageclient sends textDocument/didOpen if it matches). */
+export function openTextDocument(fsPath: string, languageId: string, text: string): TextDocument {
+  const document = { uri: Uri.file(fsPath), languageId, version: 1, getText: () => text };
+  textDocuments.push(document);
+  onDidOpenTextDocument.fire(document);
+  return document;
+}
+
+type DocumentFilter = string | { language?: string; scheme?: string; pattern?: unknown; notebookType?: unknown };
+
+/** vscode.languages.match for the filters vscode-languageclient builds: language and scheme (no glob patterns). */
+function match(selector: DocumentFilter | DocumentFilter[], document: TextDocument): number {
+  const filters = Array.isArray(selector) ? selector : [selector];
+  const matches = (filter: DocumentFilter) =>
+    typeof filter === 'string'
+      ? filter === document.languageId
+      : filter.pattern === undefined &&
+        filter.notebookType === undefined &&
+        (filter.language ?? filter.scheme) !== undefined &&
+        (filter.language === undefined || filter.language === document.languageId) &&
+        (filter.scheme === undefined || filter.scheme === document.uri.scheme);
+  return filters.some(matches) ? 10 : 0;
+}
+
+export interface CompletionProvider {
+  provideCompletionItems(
+    document: TextDocument,
+    position: Position,
+    token: CancellationTokenSource['token'],
+    context: { triggerKind: number; triggerCharacter?: string },
+  ): Promise<CompletionList | CompletionItem[] | null | undefined>;
+}
+/** What vscode-languageclient registered for the server's completionProvider. */
+export const completionProviders: { provider: CompletionProvider; triggerCharacters: string[] }[] = [];
 
 function getConfiguration(section?: string) {
   const full = (key: string) => (section ? `${section}.${key}` : key);
@@ -173,20 +265,28 @@ export const stub = withFallback('vscode', {
   Disposable,
   Uri,
   CancellationTokenSource,
+  Position,
+  Range,
+  MarkdownString,
+  CompletionItem,
+  CompletionList,
+  CompletionTriggerKind: { Invoke: 0, TriggerCharacter: 1, TriggerForIncompleteCompletions: 2 },
   StatusBarAlignment: { Left: 1, Right: 2 },
   env: withFallback('env', { language: 'en', appName: 'vscode-stub', uiKind: 1 }),
   workspace: withFallback('workspace', {
-    workspaceFolders: undefined,
-    textDocuments: [],
+    workspaceFolders: undefined as { uri: Uri; name: string; index: number }[] | undefined,
+    textDocuments,
     notebookDocuments: [],
     getConfiguration,
     onDidChangeConfiguration: onDidChangeConfiguration.event,
-    onDidOpenTextDocument: noEvent,
+    onDidOpenTextDocument: onDidOpenTextDocument.event,
     onDidCloseTextDocument: noEvent,
     onDidChangeTextDocument: noEvent,
     onDidSaveTextDocument: noEvent,
     onWillSaveTextDocument: noEvent,
     onDidChangeWorkspaceFolders: noEvent,
+    // The real server registers watchers (precedent.toml, corpus folders); nothing changes here.
+    createFileSystemWatcher: () => ({ onDidCreate: noEvent, onDidChange: noEvent, onDidDelete: noEvent, dispose() {} }),
   }),
   window: withFallback('window', {
     activeTextEditor: undefined,
@@ -205,7 +305,12 @@ export const stub = withFallback('vscode', {
     onDidChangeVisibleTextEditors: noEvent,
   }),
   languages: withFallback('languages', {
-    match: () => 0,
+    match,
+    registerCompletionItemProvider(_selector: unknown, provider: CompletionProvider, ...triggerCharacters: string[]): Disposable {
+      const entry = { provider, triggerCharacters };
+      completionProviders.push(entry);
+      return new Disposable(() => completionProviders.splice(completionProviders.indexOf(entry), 1));
+    },
     createDiagnosticCollection: () => withFallback('diagnostics', { set() {}, delete() {}, clear() {}, dispose() {} }),
   }),
   commands: {
