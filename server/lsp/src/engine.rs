@@ -324,15 +324,7 @@ impl Engine {
                 }
             };
             if log_ratio >= thresholds.min_ratio.ln() {
-                hints.push(Hint {
-                    bytes: word.bytes.clone(),
-                    written: analysis.text[word.bytes.clone()].to_string(),
-                    preferred: candidate.preferred,
-                    written_candidate: word.written(params),
-                    preferred_candidate: candidate.preferred_candidate,
-                    log_ratio,
-                    support: candidate.support.into_iter().take(3).collect(),
-                });
+                hints.push(candidate.into_hint(analysis, params, log_ratio, 3));
             }
         }
         hints

@@ -506,46 +506,35 @@ impl LanguageServer for Backend {
 
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
         let position = params.text_document_position;
-        let Some(snapshot) = self.snapshot(&position.text_document.uri) else {
-            return Ok(None);
-        };
-        let state = self.state.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let (engine, settings, corpora) = state.context_for(&snapshot)?;
-            let current = || state.is_current(&snapshot.uri, snapshot.version);
-            completion::completion(
-                &engine,
-                &snapshot,
-                &settings,
-                &corpora,
-                position.position,
-                &current,
-            )
-        })
-        .await;
-        Ok(soft_fail(result).flatten().map(CompletionResponse::List))
+        let list = self
+            .with_document(&position.text_document.uri, move |request| {
+                completion::completion(
+                    &request.engine,
+                    &request.snapshot,
+                    &request.settings,
+                    &request.corpora,
+                    position.position,
+                    &request.is_current,
+                )
+            })
+            .await;
+        Ok(list.map(CompletionResponse::List))
     }
 
     async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
         let position = params.text_document_position_params;
-        let Some(snapshot) = self.snapshot(&position.text_document.uri) else {
-            return Ok(None);
-        };
-        let state = self.state.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let (engine, settings, corpora) = state.context_for(&snapshot)?;
-            let current = || state.is_current(&snapshot.uri, snapshot.version);
-            hover::hover(
-                &engine,
-                &snapshot,
-                &settings,
-                &corpora,
-                position.position,
-                &current,
-            )
-        })
-        .await;
-        Ok(soft_fail(result).flatten())
+        Ok(self
+            .with_document(&position.text_document.uri, move |request| {
+                hover::hover(
+                    &request.engine,
+                    &request.snapshot,
+                    &request.settings,
+                    &request.corpora,
+                    position.position,
+                    &request.is_current,
+                )
+            })
+            .await)
     }
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
@@ -600,9 +589,41 @@ impl LanguageServer for Backend {
     }
 }
 
+/// What a request about one document works with.
+struct DocumentRequest {
+    engine: Arc<Engine>,
+    snapshot: Arc<Snapshot>,
+    settings: Settings,
+    corpora: Corpora,
+    /// Is the document still at the snapshot's version?
+    is_current: Box<dyn Fn() -> bool + Send>,
+}
+
 impl Backend {
-    fn snapshot(&self, uri: &Url) -> Option<Arc<Snapshot>> {
-        self.state.documents.get(uri).map(|d| d.clone())
+    /// Runs `work` on the current version of `uri` off the async runtime; `None` when the
+    /// document is unknown, not served, the model is not loaded or `work` failed (logged).
+    async fn with_document<T: Send + 'static>(
+        &self,
+        uri: &Url,
+        work: impl FnOnce(&DocumentRequest) -> Option<T> + Send + 'static,
+    ) -> Option<T> {
+        let snapshot = self.state.documents.get(uri).map(|d| d.clone())?;
+        let state = self.state.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let (engine, settings, corpora) = state.context_for(&snapshot)?;
+            let (uri, version) = (snapshot.uri.clone(), snapshot.version);
+            let watcher = state.clone();
+            let request = DocumentRequest {
+                engine,
+                snapshot,
+                settings,
+                corpora,
+                is_current: Box::new(move || watcher.is_current(&uri, version)),
+            };
+            work(&request)
+        })
+        .await;
+        soft_fail(result).flatten()
     }
 
     async fn settings_changed(&self) {

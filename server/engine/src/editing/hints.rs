@@ -65,6 +65,28 @@ pub struct HintCandidate<'a> {
     pub support: Vec<SupportingSentence>,
 }
 
+impl HintCandidate<'_> {
+    /// The hint, once the substitution check gave `log_ratio`.
+    pub fn into_hint(
+        self,
+        analysis: &BlockAnalysis,
+        params: &KnnParams,
+        log_ratio: f32,
+        max_support: usize,
+    ) -> Hint {
+        let word = self.word;
+        Hint {
+            bytes: word.bytes.clone(),
+            written: analysis.text[word.bytes.clone()].to_string(),
+            preferred: self.preferred,
+            written_candidate: word.written(params),
+            preferred_candidate: self.preferred_candidate,
+            log_ratio,
+            support: self.support.into_iter().take(max_support).collect(),
+        }
+    }
+}
+
 /// Stage (1): the words of the block where the corpus prefers another word: the corpus
 /// neighbours' most probable word (a token that starts a word), if it is not the written
 /// one and its kNN-LM probability reaches the threshold. `token_texts` is the tokenizer's
@@ -144,19 +166,9 @@ pub fn word_choice_hints(
     let token_texts = context.model().tokenizer().token_texts();
     for candidate in hint_candidates(analysis, token_texts, corpora, params, thresholds) {
         let log_ratio = substitution_log_ratio(context, analysis, corpora, params, &candidate)?;
-        if log_ratio < thresholds.min_ratio.ln() {
-            continue;
+        if log_ratio >= thresholds.min_ratio.ln() {
+            hints.push(candidate.into_hint(analysis, params, log_ratio, max_support));
         }
-        let word = candidate.word;
-        hints.push(Hint {
-            bytes: word.bytes.clone(),
-            written: analysis.text[word.bytes.clone()].to_string(),
-            preferred: candidate.preferred,
-            written_candidate: word.written(params),
-            preferred_candidate: candidate.preferred_candidate,
-            log_ratio,
-            support: candidate.support.into_iter().take(max_support).collect(),
-        });
     }
     Ok(hints)
 }
