@@ -33,7 +33,9 @@ use precedent_engine::search::{self, Hit, HnswParams, NeighbourIndex, SearchOpti
 const USAGE: &str =
     "search_bench [--entries N] [--dim D] [--queries Q] [--k 64,1024] [--ef 64,128,...]
              [--m M] [--ef-construction E] [--exact-queries Q] [--out PATH | --index PATH] [--cold]
-             [--keys FILE (raw f16 rows: the last --queries rows are the queries)]";
+             [--keys FILE (raw f16 rows: the last --queries rows are the queries)]
+             [--fingerprint F (model fingerprint written into --out, so a server with that
+              model opens the index: for measuring the server's memory on a large index)]";
 
 struct Args {
     entries: usize,
@@ -47,6 +49,7 @@ struct Args {
     existing: Option<PathBuf>,
     keys_file: Option<PathBuf>,
     cold: bool,
+    fingerprint: String,
 }
 
 fn parse_args() -> Args {
@@ -62,6 +65,7 @@ fn parse_args() -> Args {
         existing: None,
         keys_file: None,
         cold: false,
+        fingerprint: "bench".to_string(),
     };
     let mut it = std::env::args().skip(1);
     let list =
@@ -81,6 +85,7 @@ fn parse_args() -> Args {
             "--index" => args.existing = Some(value().into()),
             "--keys" => args.keys_file = Some(value().into()),
             "--cold" => args.cold = true,
+            "--fingerprint" => args.fingerprint = value(),
             _ => panic!("unknown argument {flag}\nusage: {USAGE}"),
         }
     }
@@ -188,7 +193,8 @@ fn read_key_file(path: &Path, dim: usize) -> Vec<Vec<f32>> {
 fn build_index(path: &Path, args: &Args) -> (usize, Duration, Duration) {
     let mut rng = Rng(42);
     let start = Instant::now();
-    let mut writer = DatastoreWriter::create(path, "bench", args.dim).expect("create index");
+    let mut writer =
+        DatastoreWriter::create(path, &args.fingerprint, args.dim).expect("create index");
     writer.add_document(&DocumentInfo {
         path: "bench.txt".into(),
         content_hash: [0; 32],
