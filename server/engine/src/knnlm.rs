@@ -47,6 +47,36 @@ impl KnnParams {
     }
 }
 
+/// Parameters a user sets over an index's tuned ones; `None` keeps the index's value.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct KnnOverrides {
+    pub k: Option<usize>,
+    /// A global λ; it replaces the index's distance-dependent λ table too.
+    pub lambda: Option<f32>,
+    pub temperature: Option<f32>,
+    pub document_cache: Option<bool>,
+}
+
+impl KnnParams {
+    /// These parameters with `overrides` applied.
+    pub fn with_overrides(mut self, overrides: &KnnOverrides) -> KnnParams {
+        if let Some(k) = overrides.k {
+            self.k = k;
+        }
+        if let Some(lambda) = overrides.lambda {
+            self.lambda = lambda;
+            self.adaptive_lambda = None;
+        }
+        if let Some(temperature) = overrides.temperature {
+            self.temperature = temperature;
+        }
+        if let Some(document_cache) = overrides.document_cache {
+            self.document_cache = document_cache;
+        }
+        self
+    }
+}
+
 /// Where a neighbour came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NeighbourSource {

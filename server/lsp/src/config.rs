@@ -61,13 +61,7 @@ pub struct Settings {
 }
 
 /// kNN parameters set by the user; `None` = take the index's value.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct KnnOverrides {
-    pub k: Option<usize>,
-    pub lambda: Option<f32>,
-    pub temperature: Option<f32>,
-    pub document_cache: Option<bool>,
-}
+pub use precedent_engine::knnlm::KnnOverrides;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CompletionSettings {

@@ -157,23 +157,11 @@ impl Engine {
                 Err(error) => errors.push(error),
             }
         }
-        let mut params = indexes
+        let params = indexes
             .first()
             .map(|i| i.corpus.params.clone())
-            .unwrap_or_default();
-        if let Some(k) = overrides.k {
-            params.k = k;
-        }
-        if let Some(lambda) = overrides.lambda {
-            params.lambda = lambda;
-            params.adaptive_lambda = None;
-        }
-        if let Some(temperature) = overrides.temperature {
-            params.temperature = temperature;
-        }
-        if let Some(cache) = overrides.document_cache {
-            params.document_cache = cache;
-        }
+            .unwrap_or_default()
+            .with_overrides(overrides);
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         for index in &indexes {
             index.path.hash(&mut hasher);

@@ -68,20 +68,13 @@ fn parse_unit(text: &str) -> Result<f32, String> {
 }
 
 impl KnnOverrides {
-    pub fn apply(&self, mut params: KnnParams) -> KnnParams {
-        if let Some(k) = self.k {
-            params.k = k;
-        }
-        if let Some(lambda) = self.lambda {
-            params.lambda = lambda;
-            params.adaptive_lambda = None;
-        }
-        if let Some(temperature) = self.temperature {
-            params.temperature = temperature;
-        }
-        if self.no_document_cache {
-            params.document_cache = false;
-        }
+    pub fn apply(&self, params: KnnParams) -> KnnParams {
+        let mut params = params.with_overrides(&precedent_engine::knnlm::KnnOverrides {
+            k: self.k,
+            lambda: self.lambda,
+            temperature: self.temperature,
+            document_cache: self.no_document_cache.then_some(false),
+        });
         if self.no_adaptive_lambda {
             params.adaptive_lambda = None;
         }
