@@ -69,6 +69,106 @@ fn kv_cache_reuse_matches_a_full_recompute() {
 }
 
 #[test]
+fn a_branch_equals_a_fresh_run_and_leaves_the_cache_as_it_was() {
+    let model = tiny_model();
+    let tokens = prose_tokens();
+    let other: Vec<u32> = tokens[..20]
+        .iter()
+        .chain(&tokens[50..56])
+        .copied()
+        .collect();
+    // (what the cache holds, the branch's tokens, where it branches)
+    let cases: [(&[u32], &[u32], usize); 3] = [
+        (&tokens[..40], &other, 19), // another continuation inside the cached text
+        (&tokens[..20], &other, 20), // a continuation right at the cache's end
+        (&tokens[5..30], &tokens[..25], 9), // the cache shares nothing: moved first
+    ];
+    for (cached, branched, branch_from) in cases {
+        let context = model.new_context();
+        context.forward(cached, 1).unwrap();
+        let branch = context
+            .branch(branched, branch_from, branched.len())
+            .unwrap();
+        assert_eq!(branch.new_positions, branch_from..branched.len());
+        let fresh = model
+            .new_context()
+            .forward(branched, branched.len())
+            .unwrap();
+        for position in branch.new_positions.clone() {
+            let logits_diff = max_abs_diff(
+                branch.logits_at(position).unwrap(),
+                fresh.logits_at(position).unwrap(),
+            );
+            let keys_diff = max_abs_diff(
+                branch.key_at(position).unwrap(),
+                fresh.key_at(position).unwrap(),
+            );
+            assert!(
+                logits_diff < TOLERANCE && keys_diff < TOLERANCE,
+                "{position}"
+            );
+        }
+        // The cache still holds what it held: running it again reruns only the last token
+        // (or, for the moved cache, everything after the branch point).
+        let again = context.forward(cached, 1).unwrap();
+        let shared = cached
+            .iter()
+            .zip(branched)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let expected = if shared >= branch_from {
+            cached.len() - 1
+        } else {
+            0
+        };
+        assert_eq!(again.new_positions.start, expected, "cached {cached:?}");
+    }
+}
+
+#[test]
+fn keystrokes_interrupting_background_runs_change_no_result() {
+    let model = tiny_model();
+    let tokens = prose_tokens();
+    let reference = model.new_context().forward(&tokens, tokens.len()).unwrap();
+    let background = std::thread::spawn({
+        let model = model.clone();
+        let tokens = tokens.clone();
+        move || {
+            let context = model.new_context();
+            (0..40)
+                .map(|round| {
+                    // Alternate between two texts so every call runs many positions.
+                    let end = if round % 2 == 0 { tokens.len() } else { 8 };
+                    context.forward(&tokens[..end], end).unwrap()
+                })
+                .collect::<Vec<_>>()
+        }
+    });
+    let typing = model.new_interactive_context();
+    for end in (2..tokens.len()).cycle().take(200) {
+        let next = typing.next_token(&tokens[..end]).unwrap();
+        let expected = reference.logits_at(end - 1).unwrap();
+        let normaliser = precedent_engine::lm::log_sum_exp(expected) as f32;
+        let token = tokens[end.min(tokens.len() - 1)] as usize;
+        assert!((next.log_probs[token] - (expected[token] - normaliser)).abs() < TOLERANCE);
+    }
+    let background = background.join().unwrap();
+    assert!(
+        model.interrupted_runs() > 0,
+        "no background run was interrupted"
+    );
+    for forward in background {
+        for position in forward.new_positions.clone() {
+            let diff = max_abs_diff(
+                forward.logits_at(position).unwrap(),
+                reference.logits_at(position).unwrap(),
+            );
+            assert!(diff < TOLERANCE, "position {position} differs by {diff}");
+        }
+    }
+}
+
+#[test]
 fn scoring_equals_step_by_step_decoding() {
     let model = tiny_model();
     let tokens = prose_tokens();

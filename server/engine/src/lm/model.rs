@@ -16,7 +16,7 @@ use std::sync::{Condvar, Mutex};
 use super::error::LmError;
 use super::manifest::Manifest;
 use super::scoring::{argmax, log_softmax, log_sum_exp, plan_windows, PositionScore};
-use super::session::{KvCache, ModelSession, SessionOptions};
+use super::session::{Interrupter, KvCache, ModelSession, SessionOptions};
 use super::tokenizer::TextTokenizer;
 use crate::runtime::Runtime;
 
@@ -188,6 +188,13 @@ enum Request {
         logits_to_keep: usize,
         reply: Sender<Result<Forward, LmError>>,
     },
+    Branch {
+        context: u64,
+        tokens: Vec<u32>,
+        branch_from: usize,
+        logits_to_keep: usize,
+        reply: Sender<Result<Forward, LmError>>,
+    },
     NextToken {
         context: u64,
         tokens: Vec<u32>,
@@ -213,7 +220,7 @@ impl LanguageModel {
         let manifest = Manifest::read(model_dir)?;
         let tokenizer = TextTokenizer::from_file(&manifest.tokenizer_path(model_dir), &manifest)?;
         let session = ModelSession::open(runtime, model_dir, &manifest, options)?;
-        let requests = Arc::new(RequestQueue::default());
+        let requests = Arc::new(RequestQueue::new(session.interrupter()));
         let inbox = requests.clone();
         std::thread::Builder::new()
             .name("precedent-lm".to_string())
@@ -241,6 +248,15 @@ impl LanguageModel {
 
     pub fn dir(&self) -> &Path {
         &self.shared.dir
+    }
+
+    /// How many background model calls an interactive request has interrupted (each then
+    /// ran again).
+    pub fn interrupted_runs(&self) -> u64 {
+        self.shared
+            .requests
+            .interrupted_runs
+            .load(Ordering::Relaxed)
     }
 
     /// A new, empty KV cache on the worker.
@@ -317,6 +333,28 @@ impl Context {
         })
     }
 
+    /// Runs `tokens[branch_from..]` after `tokens[..branch_from]` and leaves the KV cache as
+    /// it was, so that trying an alternative continuation (another word in a sentence) does
+    /// not cost re-running what the cache held after `branch_from`. Only the cache's
+    /// first `branch_from` tokens must match; if they do not, the cache is first moved to
+    /// `tokens[..branch_from]`. Returns logits for the last `logits_to_keep` positions and
+    /// keys for positions `branch_from..tokens.len()`.
+    pub fn branch(
+        &self,
+        tokens: &[u32],
+        branch_from: usize,
+        logits_to_keep: usize,
+    ) -> Result<Forward, LmError> {
+        let (context, tokens) = (self.id, tokens.to_vec());
+        self.model.ask(self.urgent, |reply| Request::Branch {
+            context,
+            tokens,
+            branch_from,
+            logits_to_keep,
+            reply,
+        })
+    }
+
     /// The next-token distribution after `tokens` and the kNN key of that context.
     pub fn next_token(&self, tokens: &[u32]) -> Result<NextToken, LmError> {
         let (context, tokens) = (self.id, tokens.to_vec());
@@ -346,7 +384,7 @@ fn serve(mut session: ModelSession, inbox: &RequestQueue) {
     let mut contexts: HashMap<u64, KvCache> = HashMap::new();
     while let Some(request) = inbox.pop() {
         // A caller that stopped waiting is not an error: ignore failed replies.
-        match request {
+        let interrupted = match &request {
             Request::Forward {
                 context,
                 tokens,
@@ -354,57 +392,94 @@ fn serve(mut session: ModelSession, inbox: &RequestQueue) {
                 logits_to_keep,
                 reply,
             } => {
-                let cache = contexts.entry(context).or_default();
-                let _ = reply.send(forward_in_context(
-                    &mut session,
-                    cache,
-                    &tokens,
-                    rerun_from,
-                    logits_to_keep,
-                ));
+                let cache = contexts.entry(*context).or_default();
+                let result =
+                    forward_in_context(&mut session, cache, tokens, *rerun_from, *logits_to_keep);
+                inbox.deliver(reply, result)
+            }
+            Request::Branch {
+                context,
+                tokens,
+                branch_from,
+                logits_to_keep,
+                reply,
+            } => {
+                let cache = contexts.entry(*context).or_default();
+                let result =
+                    branch_in_context(&mut session, cache, tokens, *branch_from, *logits_to_keep);
+                inbox.deliver(reply, result)
             }
             Request::NextToken {
                 context,
                 tokens,
                 reply,
             } => {
-                let cache = contexts.entry(context).or_default();
-                let _ = reply.send(next_token_in_context(&mut session, cache, &tokens));
+                let cache = contexts.entry(*context).or_default();
+                inbox.deliver(reply, next_token_in_context(&mut session, cache, tokens))
             }
             Request::Score {
                 tokens,
                 options,
                 reply,
-            } => {
-                let _ = reply.send(score(&mut session, tokens, options));
-            }
+            } => inbox.deliver(reply, score(&mut session, tokens.clone(), *options)),
             Request::Release { context } => {
-                contexts.remove(&context);
+                contexts.remove(context);
+                false
             }
+        };
+        if interrupted {
+            inbox.retry(request);
         }
     }
     tracing::debug!("language model worker stopped");
 }
 
-/// The worker's inbox: urgent requests are taken first. Closed when the last handle goes.
-#[derive(Default)]
+/// The worker's inbox. Urgent requests (an editor's keystrokes) are taken first, and one
+/// that arrives while an ordinary request runs interrupts that run: the ordinary request
+/// goes back to the head of its queue and runs again once the urgent ones are served. A
+/// keystroke so waits for one graph node, not for a whole background model call. Closed
+/// when the last handle goes.
 struct RequestQueue {
     state: Mutex<QueueState>,
     ready: Condvar,
+    interrupter: Interrupter,
+    interrupted_runs: AtomicU64,
 }
 
 #[derive(Default)]
 struct QueueState {
     urgent: VecDeque<Request>,
     normal: VecDeque<Request>,
+    /// The request being served may be interrupted: an ordinary context's model call (not
+    /// a Score run, whose restart would cost a whole text).
+    running_interruptible: bool,
+    /// An urgent request interrupted the request being served.
+    interrupted: bool,
     closed: bool,
 }
 
 impl RequestQueue {
+    fn new(interrupter: Interrupter) -> RequestQueue {
+        RequestQueue {
+            state: Mutex::default(),
+            ready: Condvar::new(),
+            interrupter,
+            interrupted_runs: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn push(&self, request: Request, urgent: bool) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.lock();
         if urgent {
             state.urgent.push_back(request);
+            if state.running_interruptible && !state.interrupted {
+                state.interrupted = true;
+                self.interrupter.interrupt();
+            }
         } else {
             state.normal.push_back(request);
         }
@@ -413,13 +488,26 @@ impl RequestQueue {
 
     /// The next request, waiting for one; `None` once closed and drained.
     fn pop(&self) -> Option<Request> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.lock();
         loop {
-            if let Some(request) = state
-                .urgent
-                .pop_front()
-                .or_else(|| state.normal.pop_front())
-            {
+            let next = match state.urgent.pop_front() {
+                Some(request) => Some((request, false)),
+                None => state.normal.pop_front().map(|request| {
+                    let interruptible = matches!(
+                        request,
+                        Request::Forward { .. }
+                            | Request::Branch { .. }
+                            | Request::NextToken { .. }
+                    );
+                    (request, interruptible)
+                }),
+            };
+            if let Some((request, interruptible)) = next {
+                // Under the lock, so that no interrupt meant for an earlier run is lost
+                // or hits this one.
+                self.interrupter.reset();
+                state.running_interruptible = interruptible;
+                state.interrupted = false;
                 return Some(request);
             }
             if state.closed {
@@ -429,8 +517,29 @@ impl RequestQueue {
         }
     }
 
+    /// Ends the request being served: sends `result`, unless the run failed because it was
+    /// interrupted, in which case nothing is sent and `true` says to [`retry`](Self::retry).
+    fn deliver<T>(&self, reply: &Sender<Result<T, LmError>>, result: Result<T, LmError>) -> bool {
+        let interrupted = {
+            let mut state = self.lock();
+            state.running_interruptible = false;
+            std::mem::take(&mut state.interrupted)
+        };
+        if interrupted && result.is_err() {
+            self.interrupted_runs.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        let _ = reply.send(result);
+        false
+    }
+
+    /// Puts an interrupted request back at the head of its queue.
+    fn retry(&self, request: Request) {
+        self.lock().normal.push_front(request);
+    }
+
     fn close(&self) {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
+        self.lock().closed = true;
         self.ready.notify_all();
     }
 }
@@ -489,6 +598,49 @@ fn forward_in_context(
             key_dim,
         },
     )
+}
+
+fn branch_in_context(
+    session: &mut ModelSession,
+    cache: &mut KvCache,
+    tokens: &[u32],
+    branch_from: usize,
+    logits_to_keep: usize,
+) -> Result<Forward, LmError> {
+    if branch_from >= tokens.len() {
+        return Err(LmError::EmptyInput);
+    }
+    if cache.common_prefix(&tokens[..branch_from]) < branch_from {
+        extend_cache(
+            session,
+            cache,
+            &tokens[..branch_from],
+            usize::MAX,
+            1,
+            |_, _| (),
+        )?;
+    }
+    let (vocab_size, key_dim) = (session.vocab_size(), session.key_dim());
+    let read = |output: super::session::RunOutput<'_>| Forward {
+        new_positions: branch_from..tokens.len(),
+        logits: output.logits.to_vec(),
+        kept: output.kept,
+        knn_keys: output.knn_keys.to_vec(),
+        vocab_size,
+        key_dim,
+    };
+    let new_tokens = &tokens[branch_from..];
+    let (forward, _) = if cache.len() == branch_from {
+        session.run(cache, new_tokens, logits_to_keep, read)?
+    } else {
+        session.run(
+            &cache.prefix(branch_from)?,
+            new_tokens,
+            logits_to_keep,
+            read,
+        )?
+    };
+    Ok(forward)
 }
 
 fn next_token_in_context(

@@ -5,10 +5,11 @@
 
 use std::borrow::Cow;
 use std::path::Path;
+use std::sync::Arc;
 
 use ndarray::{Axis, Slice};
 use ort::session::builder::GraphOptimizationLevel;
-use ort::session::{Session, SessionInputValue};
+use ort::session::{RunOptions, Session, SessionInputValue};
 use ort::value::{DynValue, Tensor};
 
 use super::error::LmError;
@@ -97,12 +98,17 @@ pub struct KvCache {
 impl KvCache {
     /// Keeps the first `len` tokens (a slice on the sequence axis of every tensor).
     pub fn truncate(&mut self, len: usize) -> Result<(), LmError> {
-        if len >= self.tokens.len() {
-            return Ok(());
+        if len < self.tokens.len() {
+            *self = self.prefix(len)?;
         }
+        Ok(())
+    }
+
+    /// A copy of the cache's first `len` tokens (all of them if it holds fewer).
+    pub fn prefix(&self, len: usize) -> Result<KvCache, LmError> {
+        let len = len.min(self.tokens.len());
         if len == 0 {
-            *self = KvCache::default();
-            return Ok(());
+            return Ok(KvCache::default());
         }
         let keep = |value: &DynValue| -> Result<DynValue, LmError> {
             let view = value.try_extract_array::<f32>()?;
@@ -114,9 +120,14 @@ impl KvCache {
             .iter()
             .map(|(key, value)| Ok((keep(key)?, keep(value)?)))
             .collect::<Result<Vec<_>, LmError>>()?;
-        self.layers = layers;
-        self.tokens.truncate(len);
-        Ok(())
+        Ok(KvCache {
+            tokens: self.tokens[..len].to_vec(),
+            layers,
+        })
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.tokens.len()
     }
 
     /// Length of the longest common prefix of the cached tokens and `tokens`.
@@ -138,8 +149,30 @@ pub struct RunOutput<'a> {
     pub knn_keys: &'a [f32],
 }
 
+/// Ends the session's run in progress, from another thread: the run returns an error as
+/// soon as ONNX Runtime next checks (between graph nodes). Lets an editor's keystroke
+/// preempt background work instead of waiting for it.
+#[derive(Clone)]
+pub struct Interrupter(Arc<RunOptions>);
+
+impl Interrupter {
+    /// Ends the run in progress, and any run started before [`reset`](Self::reset).
+    pub fn interrupt(&self) {
+        if let Err(error) = self.0.terminate() {
+            tracing::warn!(%error, "cannot interrupt the model run");
+        }
+    }
+
+    pub fn reset(&self) {
+        if let Err(error) = self.0.unterminate() {
+            tracing::warn!(%error, "cannot clear the model's interrupt flag");
+        }
+    }
+}
+
 pub struct ModelSession {
     session: Session,
+    run_options: Arc<RunOptions>,
     io: IoNames,
     vocab_size: usize,
     key_dim: usize,
@@ -213,6 +246,7 @@ impl ModelSession {
         }
         Ok(ModelSession {
             session,
+            run_options: Arc::new(RunOptions::new().map_err(session_error)?),
             io,
             vocab_size: manifest.vocab_size,
             key_dim: manifest.key_dim,
@@ -233,6 +267,23 @@ impl ModelSession {
         logits_to_keep: usize,
         read: impl FnOnce(RunOutput<'_>) -> R,
     ) -> Result<R, LmError> {
+        let (result, present) = self.run(cache, new_tokens, logits_to_keep, read)?;
+        cache.tokens.extend_from_slice(new_tokens);
+        cache.layers = present;
+        Ok(result)
+    }
+
+    /// Runs `new_tokens` after the tokens in `cache` without changing it: the outputs go to
+    /// `read`, and the new key/value tensors (the cache extended by `new_tokens`) are
+    /// returned.
+    #[allow(clippy::type_complexity)]
+    pub fn run<R>(
+        &mut self,
+        cache: &KvCache,
+        new_tokens: &[u32],
+        logits_to_keep: usize,
+        read: impl FnOnce(RunOutput<'_>) -> R,
+    ) -> Result<(R, Vec<(DynValue, DynValue)>), LmError> {
         if new_tokens.is_empty() {
             return Err(LmError::EmptyInput);
         }
@@ -290,7 +341,7 @@ impl ModelSession {
             }
         }
 
-        let mut outputs = self.session.run(inputs)?;
+        let mut outputs = self.session.run_with_options(inputs, &*self.run_options)?;
         let mut present = Vec::with_capacity(self.io.present.len());
         for (key, value) in &self.io.present {
             let mut take = |name: &str| {
@@ -315,10 +366,12 @@ impl ModelSession {
             kept,
             knn_keys,
         });
+        Ok((result, present))
+    }
 
-        cache.tokens.extend_from_slice(new_tokens);
-        cache.layers = present;
-        Ok(result)
+    /// A handle that interrupts this session's runs.
+    pub fn interrupter(&self) -> Interrupter {
+        Interrupter(self.run_options.clone())
     }
 
     pub fn max_positions(&self) -> usize {
