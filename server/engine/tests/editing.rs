@@ -126,6 +126,33 @@ fn an_edited_block_reuses_the_analysis_of_its_unchanged_start() {
         assert!(diff < 1e-3, "keys differ by {diff}");
     }
     assert_eq!(keys(&incremental).len(), full.tokens.len() - 1);
+    for position in 0..full.tokens.len() - 1 {
+        let (a, b) = (
+            incremental.next_log_prob(position).unwrap(),
+            full.next_log_prob(position).unwrap(),
+        );
+        assert!((a - b).abs() < 1e-3, "position {position}: {a} vs {b}");
+    }
+}
+
+#[test]
+fn the_analysis_scores_the_block_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = corpus(dir.path());
+    let text = "Our zebra council approves purple umbrellas on Monday.";
+    let analysis = analyze(&corpus, text, None);
+    let scores = tiny_model().score_text(text, Default::default()).unwrap();
+    assert_eq!(scores.positions.len(), analysis.tokens.len() - 1);
+    for score in &scores.positions {
+        let stored = analysis.next_log_prob(score.index - 1).unwrap();
+        assert!(
+            (f64::from(stored) - score.logprob).abs() < 1e-4,
+            "token {}: analysis {stored}, scoring {}",
+            score.index,
+            score.logprob
+        );
+    }
+    assert_eq!(analysis.next_log_prob(analysis.tokens.len() - 1), None);
 }
 
 #[test]

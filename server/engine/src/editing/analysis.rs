@@ -7,7 +7,7 @@ use std::ops::Range;
 use super::words::{words_with_tokens, WordAt};
 use crate::knn::Neighbour;
 use crate::knnlm::{self, CorpusIndex, KnnParams, KnnPrediction, NeighbourSource};
-use crate::lm::{log_softmax, Context, LmError, TokenSpan};
+use crate::lm::{log_softmax, log_sum_exp, Context, LmError, TokenSpan};
 
 #[derive(Clone, Debug)]
 pub struct AnalysisOptions {
@@ -38,6 +38,8 @@ pub struct BlockAnalysis {
     /// Row `i` is the key of the context `tokens[..=i]`, which predicts `tokens[i + 1]`.
     keys: Vec<f32>,
     key_dim: usize,
+    /// Entry `i` is the LM's ln p(tokens[i + 1] | tokens[..=i]): the text as written, scored.
+    next_log_probs: Vec<f32>,
     /// Words after the block's first token, in order.
     pub words: Vec<WordAnalysis>,
 }
@@ -79,6 +81,17 @@ impl BlockAnalysis {
 
     pub fn key_dim(&self) -> usize {
         self.key_dim
+    }
+
+    /// The key of the context `tokens[..=position]`.
+    pub fn key(&self, position: usize) -> Option<&[f32]> {
+        self.keys
+            .get(position * self.key_dim..(position + 1) * self.key_dim)
+    }
+
+    /// The LM's ln p(tokens[position + 1] | tokens[..=position]).
+    pub fn next_log_prob(&self, position: usize) -> Option<f32> {
+        self.next_log_probs.get(position).copied()
     }
 
     /// The word whose bytes contain `offset` (or end at it).
@@ -166,6 +179,7 @@ pub fn analyze_block(
         tokens,
         keys: Vec::new(),
         key_dim,
+        next_log_probs: Vec::new(),
         words: Vec::with_capacity(words.len()),
     };
     if analysis.tokens.len() < 2 {
@@ -203,6 +217,9 @@ pub fn analyze_block(
         analysis
             .keys
             .extend_from_slice(&previous.keys[..end * key_dim]);
+        analysis
+            .next_log_probs
+            .extend_from_slice(&previous.next_log_probs[..end]);
     }
     while end < positions {
         if cancelled() {
@@ -217,18 +234,24 @@ pub fn analyze_block(
                 .ok_or(LmError::EmptyInput)?
                 .to_vec();
             analysis.keys.extend_from_slice(&key);
+            let logits = forward.logits_at(position).ok_or(LmError::EmptyInput)?;
+            let next = ids[position + 1] as usize;
             let Some(word) = next_word.next_if(|w| w.token == position + 1) else {
+                let normaliser = log_sum_exp(logits);
+                analysis.next_log_probs.push(
+                    logits
+                        .get(next)
+                        .map_or(f32::NEG_INFINITY, |&l| (f64::from(l) - normaliser) as f32),
+                );
                 continue;
             };
-            let logits = forward.logits_at(position).ok_or(LmError::EmptyInput)?;
-            analysis.words.push(analyze_word(
-                word,
-                &ids,
-                &log_softmax(logits),
-                &key,
-                corpora,
-                options,
-            ));
+            let log_probs = log_softmax(logits);
+            analysis
+                .next_log_probs
+                .push(log_probs.get(next).copied().unwrap_or(f32::NEG_INFINITY));
+            analysis
+                .words
+                .push(analyze_word(word, &ids, &log_probs, &key, corpora, options));
         }
     }
     Ok(Some(analysis))

@@ -13,7 +13,7 @@ use std::ops::Range;
 use super::analysis::{BlockAnalysis, Candidate, WordAnalysis};
 use super::usage::majority_word;
 use crate::knnlm::{self, CorpusIndex, KnnParams};
-use crate::lm::{log_softmax, Context, LmError};
+use crate::lm::{log_sum_exp, Context, LmError};
 use crate::suggest::{supporting_sentences, SupportingSentence};
 
 /// Tokens after the word that the substitution check scores (the rest of the sentence, at
@@ -174,8 +174,13 @@ pub fn word_choice_hints(
 }
 
 /// ln p(preferred word + rest) − ln p(written word + rest), both after the same left
-/// context, under kNN-LM (corpus neighbours, no document cache). "rest" is the text after
-/// the written word up to the end of its sentence, at most [`RIGHT_CONTEXT_TOKENS`] tokens.
+/// context, under kNN-LM (corpus neighbours, no document cache). "rest" is the block's text
+/// after the written word up to the end of its sentence, at most [`RIGHT_CONTEXT_TOKENS`]
+/// tokens; when the sentence ends with the word, a paragraph break.
+///
+/// The written side is read from the analysis (which scored the block as written), so only
+/// the preferred side runs the model, as a branch of `context`'s KV cache: right after
+/// [`analyze_block`](super::analyze_block) in the same context, that is the new tokens only.
 pub fn substitution_log_ratio(
     context: &Context,
     analysis: &BlockAnalysis,
@@ -185,45 +190,49 @@ pub fn substitution_log_ratio(
 ) -> Result<f32, LmError> {
     let word = candidate.word;
     let text = &analysis.text;
-    let left_end = analysis.tokens[word.token_index].bytes.start;
-    let left: Vec<u32> = analysis.tokens[..word.token_index]
+    let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
+    let first = word.token_index;
+    // The word's tokens in the block, then the rest's.
+    let word_end = first
+        + analysis.tokens[first..]
+            .iter()
+            .take_while(|t| t.bytes.start < word.bytes.end)
+            .count();
+    let rest_end = checked_end(analysis, word);
+    let rest_tokens = analysis.tokens[word_end..]
         .iter()
-        .map(|t| t.id)
-        .collect();
-    let rest = &text[word.bytes.end..checked_end(analysis, word)];
-    // At the end of a block, what follows is the block's end: score a paragraph break.
-    let rest = if rest.trim().is_empty() { "\n\n" } else { rest };
-    // The written word as the writer wrote it, with its leading whitespace.
-    let lead = &text[left_end..word.bytes.start];
-    let tokenizer = context.model().tokenizer();
-    let written = tokenizer.encode(&format!("{lead}{}{rest}", &text[word.bytes.clone()]))?;
-    let preferred = tokenizer.encode(&format!("{lead}{}{rest}", candidate.preferred))?;
-    // Score both over their differing start plus the same number of rest tokens.
-    let written_word = tokenizer
-        .encode(&format!("{lead}{}", &text[word.bytes.clone()]))?
-        .len();
-    let preferred_word = tokenizer
-        .encode(&format!("{lead}{}", candidate.preferred))?
-        .len();
-    let rest_tokens = (written.len() - written_word)
-        .min(preferred.len() - preferred_word)
+        .take_while(|t| t.bytes.start < rest_end)
+        .count()
         .min(RIGHT_CONTEXT_TOKENS);
-    // The written text last, so that the KV cache holds the block as written for the next
-    // candidate, whose left context extends it.
-    let with_preferred = score_continuation(
-        context,
-        corpora,
-        params,
-        &left,
-        &preferred[..preferred_word + rest_tokens],
-    )?;
-    let with_written = score_continuation(
-        context,
-        corpora,
-        params,
-        &left,
-        &written[..written_word + rest_tokens],
-    )?;
+    // The written word with its leading whitespace, as its first token carries it.
+    let lead = &text[analysis.tokens[first].bytes.start..word.bytes.start];
+    let tokenizer = context.model().tokenizer();
+    let mut preferred = tokenizer.encode(&format!("{lead}{}", candidate.preferred))?;
+
+    if text[word.bytes.end..rest_end].trim().is_empty() {
+        // The sentence ends with the word: score a paragraph break after either word.
+        let paragraph_break = tokenizer.encode("\n\n")?;
+        let mut written = ids[first..word_end].to_vec();
+        written.extend(&paragraph_break);
+        preferred.extend(&paragraph_break);
+        let left = &ids[..first];
+        let with_preferred = score_branch(context, corpora, params, left, &preferred)?;
+        let with_written = score_branch(context, corpora, params, left, &written)?;
+        return Ok(with_preferred - with_written);
+    }
+
+    let written = first..word_end + rest_tokens;
+    preferred.extend(&ids[word_end..written.end]);
+    let with_preferred = score_branch(context, corpora, params, &ids[..first], &preferred)?;
+    let mut with_written = 0.0;
+    for target in written {
+        let position = target - 1;
+        let (Some(lm), Some(key)) = (analysis.next_log_prob(position), analysis.key(position))
+        else {
+            return Err(LmError::EmptyInput);
+        };
+        with_written += interpolated(corpora, params, key, lm, ids[target]);
+    }
     Ok(with_preferred - with_written)
 }
 
@@ -241,8 +250,9 @@ fn sentence_end(rest: &str) -> usize {
         .map_or(rest.len(), |(i, c)| i + c.len_utf8())
 }
 
-/// Σ ln p_kNN-LM(continuation[i] | left + continuation[..i]).
-fn score_continuation(
+/// Σ ln p_kNN-LM(continuation[i] | left + continuation[..i]), run as a branch of the KV
+/// cache so that the cache keeps what it held after `left`.
+fn score_branch(
     context: &Context,
     corpora: &[&CorpusIndex],
     params: &KnnParams,
@@ -254,17 +264,28 @@ fn score_continuation(
     }
     let sequence: Vec<u32> = left.iter().chain(continuation).copied().collect();
     let first = left.len() - 1;
-    let forward = context.forward_from(&sequence, first, continuation.len() + 1)?;
+    let forward = context.branch(&sequence, first, continuation.len() + 1)?;
     let mut total = 0.0;
     for (i, &token) in continuation.iter().enumerate() {
         let position = first + i;
-        let log_probs = log_softmax(forward.logits_at(position).ok_or(LmError::EmptyInput)?);
+        let logits = forward.logits_at(position).ok_or(LmError::EmptyInput)?;
+        let lm = (f64::from(logits[token as usize]) - log_sum_exp(logits)) as f32;
         let key = forward.key_at(position).ok_or(LmError::EmptyInput)?;
-        let lm = log_probs[token as usize];
-        total += match knnlm::predict_knn(corpora, None, params, key) {
-            Some(knn) => knn.interpolate(lm, token),
-            None => lm,
-        };
+        total += interpolated(corpora, params, key, lm, token);
     }
     Ok(total)
+}
+
+/// ln p_kNN-LM(token) at a context with `key`, given the LM's ln p.
+fn interpolated(
+    corpora: &[&CorpusIndex],
+    params: &KnnParams,
+    key: &[f32],
+    lm_log_prob: f32,
+    token: u32,
+) -> f32 {
+    match knnlm::predict_knn(corpora, None, params, key) {
+        Some(knn) => knn.interpolate(lm_log_prob, token),
+        None => lm_log_prob,
+    }
 }
