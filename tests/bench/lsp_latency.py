@@ -71,6 +71,7 @@ def main():
     parser.add_argument("--type-words", type=int, default=120)
     parser.add_argument("--hovers", type=int, default=60)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--server-log", type=Path, help="write the server's stderr here (PRECEDENT_LOG sets its level)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
@@ -148,6 +149,8 @@ def main():
     print(f"hover:                    {percentiles(hover_ms)}; with corpus evidence {with_evidence}/{len(hover_ms)}")
     print(f"server peak memory (VmHWM): {peak_memory_mb(client.process.pid):.0f} MB")
     client.close()
+    if args.server_log:
+        args.server_log.write_text("".join(client.stderr_lines))
 
 
 if __name__ == "__main__":

@@ -108,6 +108,10 @@ impl Engine {
         }
     }
 
+    pub fn model(&self) -> &LanguageModel {
+        &self.model
+    }
+
     pub fn model_name(&self) -> String {
         let manifest = self.model.manifest();
         manifest.name.clone()

@@ -2,6 +2,7 @@
 //! found, ignored words and the word being typed left out, the most confident kept.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use precedent_engine::editing::{BlockAnalysis, HintThresholds};
 use serde_json::json;
@@ -47,11 +48,13 @@ pub fn diagnostics(
     };
     // Each block's hints right after its analysis: the model's KV cache then still holds
     // the block, which the substitution check extends.
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let mut analyses: Vec<Option<Arc<BlockAnalysis>>> = vec![None; prose.blocks.len()];
     let mut block_hints = vec![Vec::new(); prose.blocks.len()];
+    let (mut analysing, mut checking) = (Duration::ZERO, Duration::ZERO);
     for block in order {
         let lane = Lane::Background;
+        let block_started = Instant::now();
         let analysis = engine.analysis(
             &snapshot.uri,
             corpora,
@@ -62,7 +65,10 @@ pub fn diagnostics(
         if cancelled() {
             return None;
         }
+        let checks_started = Instant::now();
+        analysing += checks_started - block_started;
         block_hints[block] = engine.hints(&snapshot.uri, corpora, &analysis, &thresholds, lane);
+        checking += checks_started.elapsed();
         analyses[block] = Some(analysis);
     }
     engine.set_latest(&snapshot.uri, analyses.iter().flatten().cloned().collect());
@@ -70,6 +76,9 @@ pub fn diagnostics(
         uri = %snapshot.uri,
         version = snapshot.version,
         ms = started.elapsed().as_millis() as u64,
+        analysis_ms = analysing.as_millis() as u64,
+        checks_ms = checking.as_millis() as u64,
+        interrupted_runs = engine.model().interrupted_runs(),
         "blocks analysed and hints checked"
     );
 
