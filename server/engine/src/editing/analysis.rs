@@ -25,7 +25,7 @@ impl Default for AnalysisOptions {
         AnalysisOptions {
             k: 64,
             lm_candidates: 32,
-            chunk: 32,
+            chunk: 128,
         }
     }
 }
