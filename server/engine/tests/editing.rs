@@ -50,6 +50,7 @@ fn corpus(dir: &Path) -> CorpusIndex {
             temperature: 1.0,
             adaptive_lambda: None,
             document_cache: false,
+            cache_skip_recent: 0,
         },
     }
 }
@@ -262,4 +263,35 @@ fn a_word_the_corpus_would_not_use_gets_a_hint_and_its_usage_shows_why() {
     let usage = editing::similar_usage(good, "umbrellas", &[&corpus], &corpus.params, 3);
     assert_eq!(usage.support.len(), 3);
     assert!(usage.preferred.is_none());
+}
+
+#[test]
+fn a_substitution_check_reads_the_sentence_of_its_word() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = corpus(dir.path());
+    let text = "Notes follow. Our zebra council approves purple umbrellas on Monday! Then tea";
+    let analysis = analyze(&corpus, text, None);
+    // (word, what its check reads: from its sentence's start to the end of the sentence)
+    let cases = [
+        ("follow", "Notes follow."),
+        (
+            "council",
+            " Our zebra council approves purple umbrellas on Monday!",
+        ),
+        (
+            "Monday",
+            " Our zebra council approves purple umbrellas on Monday!",
+        ),
+        ("tea", " Then tea"),
+    ];
+    for (word, read) in cases {
+        let analysed = analysis
+            .words
+            .iter()
+            .find(|w| &text[w.bytes.clone()] == word)
+            .unwrap();
+        let checked =
+            editing::sentence_start(&analysis, analysed)..editing::checked_end(&analysis, analysed);
+        assert_eq!(&text[checked], read, "{word}");
+    }
 }

@@ -11,7 +11,7 @@ use dashmap::DashMap;
 use precedent_engine::datastore::Datastore;
 use precedent_engine::editing::{self, AnalysisOptions, BlockAnalysis, Hint, HintThresholds};
 use precedent_engine::knnlm::{CorpusIndex, DocumentCache, KnnParams};
-use precedent_engine::lm::{Context, LanguageModel};
+use precedent_engine::lm::{Context, LanguageModel, LmError};
 use precedent_engine::search::{NeighbourIndex, SearchOptions};
 use tower_lsp::lsp_types::Url;
 
@@ -21,6 +21,9 @@ use crate::config::{KnnOverrides, Settings};
 const ANALYSIS_CACHE_TOKENS: usize = 60_000;
 /// The document cache holds at most this many of the document's latest positions.
 const DOCUMENT_CACHE_POSITIONS: usize = 8192;
+/// Tokens of recently analysed blocks whose model KV caches are kept (about 46 KB each with
+/// the default model, so at most about 190 MB).
+const BLOCK_CONTEXT_TOKENS: usize = 4096;
 
 pub struct Engine {
     pub model: LanguageModel,
@@ -29,8 +32,8 @@ pub struct Engine {
     /// Per document: the KV cache of completion and hover, whose model runs go before
     /// background work.
     typing: DashMap<Url, Arc<Mutex<Context>>>,
-    /// For analysing blocks nobody is typing in.
-    background: Mutex<Context>,
+    /// For analysing blocks in the background: one KV cache per recently analysed block.
+    block_contexts: Mutex<BlockContexts>,
     /// Substitution checks: ln ratio by (corpora, the text the check read, the word).
     substitutions: Mutex<HashMap<(u64, u64), f32>>,
 }
@@ -85,25 +88,76 @@ impl AnalysisCache {
     }
 }
 
+/// Model contexts of recently analysed blocks, each holding its block in the KV cache, by
+/// the block's text. An edited block continues in the context of its previous version, so
+/// the model runs it from the edit on rather than from its start; its hint checks branch
+/// from the block held there. Oldest first; the total held is bounded in tokens.
+struct BlockContexts<C = Arc<Mutex<Context>>> {
+    entries: VecDeque<BlockContext<C>>,
+    tokens: usize,
+}
+
+struct BlockContext<C> {
+    text_hash: u64,
+    tokens: usize,
+    context: C,
+}
+
+impl<C> Default for BlockContexts<C> {
+    fn default() -> Self {
+        BlockContexts {
+            entries: VecDeque::new(),
+            tokens: 0,
+        }
+    }
+}
+
+impl<C> BlockContexts<C> {
+    /// Takes out the context holding the first of `text_hashes` held, if any.
+    fn take(&mut self, text_hashes: &[u64]) -> Option<C> {
+        let index = text_hashes
+            .iter()
+            .find_map(|hash| self.entries.iter().position(|e| e.text_hash == *hash))?;
+        let entry = self.entries.remove(index)?;
+        self.tokens -= entry.tokens;
+        Some(entry.context)
+    }
+
+    /// Keeps `context` as the newest, holding a text with `text_hash` and `tokens` tokens;
+    /// the oldest go (their KV caches are freed) while too many tokens are held.
+    fn keep(&mut self, text_hash: u64, tokens: usize, context: C) {
+        self.entries.push_back(BlockContext {
+            text_hash,
+            tokens,
+            context,
+        });
+        self.tokens += tokens;
+        while self.tokens > BLOCK_CONTEXT_TOKENS && self.entries.len() > 1 {
+            if let Some(old) = self.entries.pop_front() {
+                self.tokens -= old.tokens;
+            }
+        }
+    }
+}
+
 /// Which KV cache a model run uses.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Lane {
     /// The document's interactive context: reused across keystrokes, served first.
     Typing,
-    /// One context for background analysis (diagnostics); while the writer types in a
-    /// block it holds that block, so its start is reused too.
+    /// The context of the block (see [`BlockContexts`]): analysis and hints in the
+    /// background (diagnostics).
     Background,
 }
 
 impl Engine {
     pub fn new(model: LanguageModel) -> Engine {
-        let background = Mutex::new(model.new_context());
         Engine {
             model,
             indexes: Mutex::new(HashMap::new()),
             analyses: Mutex::new(AnalysisCache::default()),
             typing: DashMap::new(),
-            background,
+            block_contexts: Mutex::default(),
             substitutions: Mutex::new(HashMap::new()),
         }
     }
@@ -196,19 +250,37 @@ impl Engine {
         self.analyses.lock().unwrap().latest.remove(uri);
     }
 
-    /// Runs `work` with the model context of `lane`.
-    pub fn with_context<R>(&self, uri: &Url, lane: Lane, work: impl FnOnce(&Context) -> R) -> R {
-        match lane {
-            Lane::Typing => {
-                let context = self.context(uri);
-                let guard = context.lock().unwrap_or_else(|p| p.into_inner());
-                work(&guard)
-            }
-            Lane::Background => {
-                let guard = self.background.lock().unwrap_or_else(|p| p.into_inner());
-                work(&guard)
-            }
+    /// Runs `work` with the document's typing context (completion, hover).
+    pub fn with_typing_context<R>(&self, uri: &Url, work: impl FnOnce(&Context) -> R) -> R {
+        let context = self.context(uri);
+        let guard = context.lock().unwrap_or_else(|p| p.into_inner());
+        work(&guard)
+    }
+
+    /// Runs `work` with the model context of `lane`. For the background lane, the context
+    /// of the block whose text is `texts[0]` (or was `texts[1..]`), which then holds `texts[0]`,
+    /// `tokens` long.
+    fn with_lane_context<R>(
+        &self,
+        uri: &Url,
+        lane: Lane,
+        texts: &[&str],
+        tokens: impl FnOnce(&R) -> usize,
+        work: impl FnOnce(&Context) -> R,
+    ) -> R {
+        if lane == Lane::Typing {
+            return self.with_typing_context(uri, work);
         }
+        let hashes: Vec<u64> = texts.iter().map(|t| text_hash(t)).collect();
+        let taken = self.block_contexts.lock().unwrap().take(&hashes);
+        let context = taken.unwrap_or_else(|| Arc::new(Mutex::new(self.model.new_context())));
+        let result = work(&context.lock().unwrap_or_else(|p| p.into_inner()));
+        let held = tokens(&result);
+        self.block_contexts
+            .lock()
+            .unwrap()
+            .keep(hashes[0], held, context);
+        result
     }
 
     /// The cached analysis of `text` with `corpora`, if any.
@@ -242,16 +314,27 @@ impl Engine {
             ..AnalysisOptions::default()
         };
         let refs = corpora.refs();
-        let result = self.with_context(uri, lane, |context| {
-            editing::analyze_block(
-                context,
-                &refs,
-                text,
-                previous.as_deref(),
-                &options,
-                cancelled,
-            )
-        });
+        let mut texts = vec![text];
+        texts.extend(previous.as_deref().map(|p| p.text.as_str()));
+        let result = self.with_lane_context(
+            uri,
+            lane,
+            &texts,
+            |result: &Result<Option<BlockAnalysis>, LmError>| match result {
+                Ok(Some(analysis)) => analysis.tokens.len(),
+                _ => text.len() / 4, // roughly: the context holds part of the block
+            },
+            |context| {
+                editing::analyze_block(
+                    context,
+                    &refs,
+                    text,
+                    previous.as_deref(),
+                    &options,
+                    cancelled,
+                )
+            },
+        );
         match result {
             Ok(Some(analysis)) => {
                 let analysis = Arc::new(analysis);
@@ -268,8 +351,9 @@ impl Engine {
     }
 
     /// The word-choice hints of an analysed block. The substitution check runs the model
-    /// once per candidate word, so its result is cached by the text it read (the block up to
-    /// the end of the word's sentence): an edit re-checks only the words it can change.
+    /// once per candidate word, so its result is cached by what decides it: the word, the
+    /// preferred word and the word's sentence up to the end of what the check reads. An
+    /// edit re-checks the words of the sentences it touches, not the rest of the block.
     pub fn hints(
         &self,
         uri: &Url,
@@ -285,23 +369,31 @@ impl Engine {
         for candidate in editing::hint_candidates(analysis, token_texts, &refs, params, thresholds)
         {
             let word = candidate.word;
-            let read = &analysis.text[..editing::checked_end(analysis, word)];
+            let sentence = editing::sentence_start(analysis, word);
+            let read = &analysis.text[sentence..editing::checked_end(analysis, word)];
             let key = (
                 corpora.key,
                 text_hash(&format!(
                     "{}\u{0}{}\u{0}{read}",
-                    word.bytes.start, candidate.preferred
+                    word.bytes.start - sentence,
+                    candidate.preferred
                 )),
             );
             let cached = self.substitutions.lock().unwrap().get(&key).copied();
             let log_ratio = match cached {
                 Some(log_ratio) => log_ratio,
                 None => {
-                    let computed = self.with_context(uri, lane, |context| {
-                        editing::substitution_log_ratio(
-                            context, analysis, &refs, params, &candidate,
-                        )
-                    });
+                    let computed = self.with_lane_context(
+                        uri,
+                        lane,
+                        &[&analysis.text],
+                        |_| analysis.tokens.len(),
+                        |context| {
+                            editing::substitution_log_ratio(
+                                context, analysis, &refs, params, &candidate,
+                            )
+                        },
+                    );
                     let Ok(log_ratio) = computed.inspect_err(|error| {
                         tracing::warn!(%error, "checking a hint failed");
                     }) else {
@@ -410,4 +502,28 @@ fn text_hash(text: &str) -> u64 {
 
 fn common_prefix(a: &str, b: &str) -> usize {
     a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_contexts_are_found_by_text_and_the_oldest_go_first() {
+        let mut contexts = BlockContexts::<&str>::default();
+        contexts.keep(1, 1000, "first block");
+        contexts.keep(2, 2000, "second block");
+        // An edited block is found by its previous text (the second hash asked for).
+        assert_eq!(contexts.take(&[9, 1]), Some("first block"));
+        assert_eq!(contexts.take(&[1]), None, "taken out while in use");
+        contexts.keep(3, 1000, "first block, edited");
+        // Over the bound: the oldest go, the newest stays even if alone over it.
+        contexts.keep(4, 1500, "a long block");
+        assert_eq!(contexts.take(&[2]), None);
+        assert_eq!(contexts.tokens, 2500);
+        contexts.keep(5, BLOCK_CONTEXT_TOKENS + 1, "longer than the bound");
+        assert_eq!(contexts.entries.len(), 1);
+        assert_eq!(contexts.take(&[5]), Some("longer than the bound"));
+        assert_eq!(contexts.tokens, 0);
+    }
 }

@@ -243,6 +243,17 @@ pub fn checked_end(analysis: &BlockAnalysis, word: &WordAnalysis) -> usize {
     word.bytes.end + sentence_end(rest)
 }
 
+/// Start (in the block's text) of the sentence of `word`: just after the previous . ! ? or
+/// line end, or the block's start. What a check reads from here to [`checked_end`] decides
+/// its result; the text before the sentence changes it little.
+pub fn sentence_start(analysis: &BlockAnalysis, word: &WordAnalysis) -> usize {
+    analysis.text[..word.bytes.start]
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| matches!(c, '.' | '!' | '?' | '\n'))
+        .map_or(0, |(i, c)| i + c.len_utf8())
+}
+
 /// Byte length of `rest` up to and including the end of its sentence (. ! ? or a line end).
 fn sentence_end(rest: &str) -> usize {
     rest.char_indices()

@@ -9,7 +9,7 @@ use tower_lsp::lsp_types::{
 use super::evidence_markdown;
 use crate::config::Settings;
 use crate::documents::{word_around, Snapshot};
-use crate::engine::{Corpora, Engine, Lane};
+use crate::engine::{Corpora, Engine};
 
 /// Tokens of context at most: a longer block keeps only its end.
 const MAX_CONTEXT_TOKENS: usize = 512;
@@ -86,7 +86,7 @@ pub fn completion(
         leading_space,
     };
     let refs = corpora.refs();
-    let completions = engine.with_context(&snapshot.uri, Lane::Typing, |context| {
+    let completions = engine.with_typing_context(&snapshot.uri, |context| {
         if !is_current() {
             return Ok(Vec::new());
         }
