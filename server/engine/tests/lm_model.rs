@@ -3,7 +3,7 @@
 mod lm_support;
 
 use lm_support::{max_abs_diff, tiny_model, PROSE};
-use precedent_engine::lm::{plan_windows, LmError, ScoreOptions};
+use precedent_engine::lm::{plan_windows, Forward, LmError, ScoreOptions};
 
 const TOLERANCE: f32 = 1e-4;
 
@@ -24,15 +24,24 @@ fn check_cache_reuse(first: &[u32], second: &[u32], expected_reused: usize) {
         "first {first:?}"
     );
 
-    let fresh = model.new_context().forward(second, second.len()).unwrap();
-    assert_eq!(fresh.new_positions, 0..second.len());
-    for position in reused.new_positions.clone() {
+    assert_same_as_fresh_run(&reused, second);
+}
+
+/// `run` (of `tokens`, in some context) has the logits and keys of a fresh context's run
+/// of `tokens` on every position it ran.
+fn assert_same_as_fresh_run(run: &Forward, tokens: &[u32]) {
+    let fresh = tiny_model()
+        .new_context()
+        .forward(tokens, tokens.len())
+        .unwrap();
+    assert_eq!(fresh.new_positions, 0..tokens.len());
+    for position in run.new_positions.clone() {
         let logits_diff = max_abs_diff(
-            reused.logits_at(position).unwrap(),
+            run.logits_at(position).unwrap(),
             fresh.logits_at(position).unwrap(),
         );
         let keys_diff = max_abs_diff(
-            reused.key_at(position).unwrap(),
+            run.key_at(position).unwrap(),
             fresh.key_at(position).unwrap(),
         );
         assert!(
@@ -90,24 +99,7 @@ fn a_branch_equals_a_fresh_run_and_leaves_the_cache_as_it_was() {
             .branch(branched, branch_from, branched.len())
             .unwrap();
         assert_eq!(branch.new_positions, branch_from..branched.len());
-        let fresh = model
-            .new_context()
-            .forward(branched, branched.len())
-            .unwrap();
-        for position in branch.new_positions.clone() {
-            let logits_diff = max_abs_diff(
-                branch.logits_at(position).unwrap(),
-                fresh.logits_at(position).unwrap(),
-            );
-            let keys_diff = max_abs_diff(
-                branch.key_at(position).unwrap(),
-                fresh.key_at(position).unwrap(),
-            );
-            assert!(
-                logits_diff < TOLERANCE && keys_diff < TOLERANCE,
-                "{position}"
-            );
-        }
+        assert_same_as_fresh_run(&branch, branched);
         // The cache still holds what it held: running it again reruns only the last token
         // (or, for the moved cache, everything after the branch point).
         let again = context.forward(cached, 1).unwrap();
