@@ -11,6 +11,7 @@ export const SERVER_SETTING_KEYS = [
   'lambda',
   'temperature',
   'documentCache',
+  'documentCacheSkipRecent',
   'languages',
   'filePatterns',
   'completion.enabled',

@@ -50,6 +50,8 @@ pub struct EvalReport {
     pub temperature: f32,
     pub adaptive_lambda: bool,
     pub document_cache: bool,
+    /// Most recent positions the document cache leaves out.
+    pub cache_skip_recent: usize,
     /// Word-start positions the hit rates are computed on.
     pub words: usize,
     pub base_top1: f64,
@@ -65,12 +67,14 @@ pub struct EvalReport {
     pub params: KnnParams,
 }
 
-/// One tuning variant's kNN-LM perplexity on the test half.
+/// One tuning variant's kNN-LM perplexity and hit rates on the test half.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct VariantPerplexity {
     pub document_cache: bool,
     pub adaptive_lambda: bool,
     pub knn_ppl: f64,
+    pub knn_top1: f64,
+    pub knn_top5: f64,
 }
 
 /// Which retrieval and interpolation variant tuning compares.
@@ -200,15 +204,19 @@ pub fn evaluate(
         };
         let mut best: Option<(f64, Variant)> = None;
         for variant in Variant::ALL {
-            let fitted = fit(choose_on.0, &params, variant);
-            let score = perplexity(choose_on.1, &fitted);
+            let score = perplexity(choose_on.1, &fit(choose_on.0, &params, variant));
             if best.as_ref().is_none_or(|(b, _)| score < *b) {
                 best = Some((score, variant));
             }
-            variants.push((
-                variant,
-                perplexity(&test, &fit(&validation, &params, variant)),
-            ));
+            let fitted = fit(&validation, &params, variant);
+            let (knn_top1, knn_top5) = knn_hit_rates(&test, &fitted);
+            variants.push(VariantPerplexity {
+                document_cache: variant.document_cache,
+                adaptive_lambda: variant.adaptive_lambda,
+                knn_ppl: perplexity(&test, &fitted),
+                knn_top1,
+                knn_top5,
+            });
         }
         let (_, chosen) = best.expect("four variants");
         params = fit(&validation, &params, chosen);
@@ -216,23 +224,9 @@ pub fn evaluate(
     let base_ppl =
         (-test.iter().map(|p| f64::from(p.log_p_lm)).sum::<f64>() / test.len() as f64).exp();
     let knn_ppl = perplexity(&test, &params);
-    let words: Vec<&&Position> = test.iter().filter(|p| p.word_start).collect();
-    let rate = |hits: usize| hits as f64 / words.len().max(1) as f64;
-    let (mut base1, mut base5, mut knn1, mut knn5) = (0, 0, 0, 0);
-    for position in &words {
-        let base_rank = position
-            .lm_top
-            .iter()
-            .position(|&(t, _)| t == position.target);
-        base1 += usize::from(base_rank == Some(0));
-        base5 += usize::from(base_rank.is_some_and(|r| r < 5));
-        let prediction = prediction(position, &params);
-        let log_p_lm = dense_lm(position);
-        let ranked = crate::knnlm::top_tokens(&log_p_lm, prediction.as_ref(), 5);
-        let knn_rank = ranked.iter().position(|&(t, ..)| t == position.target);
-        knn1 += usize::from(knn_rank == Some(0));
-        knn5 += usize::from(knn_rank.is_some());
-    }
+    let words = test.iter().filter(|p| p.word_start).count();
+    let (base_top1, base_top5) = base_hit_rates(&test);
+    let (knn_top1, knn_top5) = knn_hit_rates(&test, &params);
     Ok(EvalReport {
         documents,
         tokens: test.len(),
@@ -244,20 +238,14 @@ pub fn evaluate(
         temperature: params.temperature,
         adaptive_lambda: params.adaptive_lambda.is_some(),
         document_cache: params.document_cache,
-        words: words.len(),
-        base_top1: rate(base1),
-        base_top5: rate(base5),
-        knn_top1: rate(knn1),
-        knn_top5: rate(knn5),
+        cache_skip_recent: params.cache_skip_recent,
+        words,
+        base_top1,
+        base_top5,
+        knn_top1,
+        knn_top5,
         tuned_on_tokens: tuned_on,
-        variants: variants
-            .into_iter()
-            .map(|(variant, ppl)| VariantPerplexity {
-                document_cache: variant.document_cache,
-                adaptive_lambda: variant.adaptive_lambda,
-                knn_ppl: ppl,
-            })
-            .collect(),
+        variants,
         params,
     })
 }
@@ -294,7 +282,12 @@ fn retrieve_document(
         let hits = index.index.search(key, params.k);
         let mut neighbours = index.index.neighbours(&hits);
         let corpus_neighbours = neighbours.len();
-        neighbours.extend(cache.nearest(key, params.k).into_iter().map(|(_, n)| n));
+        neighbours.extend(
+            cache
+                .nearest(key, params.k, params.cache_skip_recent)
+                .into_iter()
+                .map(|(_, n)| n),
+        );
         let text = tokenizer.token_text(score.token_id);
         let previous = tokenizer.token_text(tokens[score.index - 1]);
         let word_start = text
@@ -350,6 +343,38 @@ fn perplexity(positions: &[&Position], params: &KnnParams) -> f64 {
         })
         .sum();
     (-total / positions.len() as f64).exp()
+}
+
+/// The base LM's next-word top-1 and top-5 hit rates over the word starts of `positions`.
+fn base_hit_rates(positions: &[&Position]) -> (f64, f64) {
+    hit_rates(positions, |position| {
+        position
+            .lm_top
+            .iter()
+            .position(|&(t, _)| t == position.target)
+    })
+}
+
+/// The kNN-LM's next-word top-1 and top-5 hit rates with `params`.
+fn knn_hit_rates(positions: &[&Position], params: &KnnParams) -> (f64, f64) {
+    hit_rates(positions, |position| {
+        let prediction = prediction(position, params);
+        let ranked = crate::knnlm::top_tokens(&dense_lm(position), prediction.as_ref(), 5);
+        ranked.iter().position(|&(t, ..)| t == position.target)
+    })
+}
+
+/// Top-1 and top-5 hit rates over the word starts, given each one's rank of its target.
+fn hit_rates(positions: &[&Position], rank: impl Fn(&Position) -> Option<usize>) -> (f64, f64) {
+    let (mut words, mut top1, mut top5) = (0usize, 0usize, 0usize);
+    for position in positions.iter().filter(|p| p.word_start) {
+        let rank = rank(position);
+        words += 1;
+        top1 += usize::from(rank == Some(0));
+        top5 += usize::from(rank.is_some_and(|r| r < 5));
+    }
+    let rate = |hits: usize| hits as f64 / words.max(1) as f64;
+    (rate(top1), rate(top5))
 }
 
 /// A dense LM log-probability row from the kept top list and the target (others: −∞),

@@ -63,6 +63,7 @@ fn params() -> KnnParams {
         temperature: 1.0,
         adaptive_lambda: None,
         document_cache: false,
+        cache_skip_recent: 0,
     }
 }
 

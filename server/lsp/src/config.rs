@@ -14,7 +14,7 @@
 //!   settings with no workspace folder) has nothing sensible to resolve against (the server's
 //!   working directory is arbitrary), so such a value is ignored with a warning.
 //! - `null` resets the optional settings (`modelPath`, `corpusIndexPath`, `k`, `lambda`,
-//!   `temperature`, `documentCache`); `""` counts as `null` for the two paths because VS Code
+//!   `temperature`, `documentCache`, `documentCacheSkipRecent`); `""` counts as `null` for the two paths because VS Code
 //!   leaves a cleared text setting as `""`. For the other settings `null` is invalid.
 //! - `filePatterns`: a pattern without `/` matches the file name anywhere; one starting with
 //!   `/` or `**` matches the absolute path; any other is relative to the layer's `base_dir`
@@ -141,6 +141,7 @@ const KEYS: &[&str] = &[
     "lambda",
     "temperature",
     "documentCache",
+    "documentCacheSkipRecent",
     "languages",
     "filePatterns",
     "completion.enabled",
@@ -204,6 +205,9 @@ impl Settings {
                 })?
             }
             "documentCache" => self.knn.document_cache = nullable(value, boolean)?,
+            "documentCacheSkipRecent" => {
+                self.knn.cache_skip_recent = nullable(value, |v| integer(v, 0, 4096))?
+            }
             "languages" => {
                 self.languages = strings(value)?.into_iter().map(str::to_owned).collect()
             }
@@ -860,6 +864,13 @@ mod tests {
         (r#"{"documentCache": false}"#, |s| {
             s.knn.document_cache = Some(false)
         }),
+        (r#"{"documentCacheSkipRecent": 4}"#, |s| {
+            s.knn.cache_skip_recent = Some(4)
+        }),
+        (r#"{"documentCacheSkipRecent": 0}"#, |s| {
+            s.knn.cache_skip_recent = Some(0)
+        }),
+        (r#"{"documentCacheSkipRecent": null}"#, |_| {}),
         (r#"{"languages": ["markdown", "latex"]}"#, |s| {
             s.languages = strings(&["markdown", "latex"])
         }),
@@ -1014,6 +1025,14 @@ mod tests {
             r#"documentCache = "yes" ignored: expected true or false, got a string"#,
         ),
         (
+            r#"{"documentCacheSkipRecent": -1}"#,
+            "documentCacheSkipRecent = -1 ignored: must be at least 0",
+        ),
+        (
+            r#"{"documentCacheSkipRecent": 1.5}"#,
+            "documentCacheSkipRecent = 1.5 ignored: must be an integer",
+        ),
+        (
             r#"{"completion": {"maxItems": 0}}"#,
             "completion.maxItems = 0 ignored: must be at least 1",
         ),
@@ -1131,6 +1150,7 @@ mod tests {
         lambda = 0.25
         temperature = 1.5
         document_cache = false
+        document_cache_skip_recent = 2
         languages = ["markdown", "plaintext"]
         file_patterns = ["*.txt", "notes/**/*.md"]
 
@@ -1220,7 +1240,8 @@ mod tests {
                     k: Some(128),
                     lambda: Some(0.25),
                     temperature: Some(1.5),
-                    document_cache: Some(false)
+                    document_cache: Some(false),
+                    cache_skip_recent: Some(2)
                 },
                 languages: strings(&["markdown", "plaintext"]),
                 file_patterns: vec!["*.txt".into(), format!("{r}/notes/**/*.md")],
@@ -1261,7 +1282,7 @@ mod tests {
             // null resets the optional settings to "the installed model" / "from the index".
             (
                 r#"{"modelPath": null, "corpusIndexPath": "", "k": null, "lambda": null,
-                    "temperature": null, "documentCache": null}"#,
+                    "temperature": null, "documentCache": null, "documentCacheSkipRecent": null}"#,
                 |s| {
                     s.model_path = None;
                     s.corpus_index_path = None;

@@ -88,8 +88,12 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
         );
         for variant in &report.variants {
             println!(
-                "            document cache {:<5}  adaptive λ {:<5}  kNN-LM {:.3}",
-                variant.document_cache, variant.adaptive_lambda, variant.knn_ppl
+                "            document cache {:<5}  adaptive λ {:<5}  kNN-LM {:.3}   top-1 {:.1}%  top-5 {:.1}%",
+                variant.document_cache,
+                variant.adaptive_lambda,
+                variant.knn_ppl,
+                100.0 * variant.knn_top1,
+                100.0 * variant.knn_top5
             );
         }
         println!(
@@ -99,13 +103,14 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
             100.0 * report.base_top5,
             100.0 * report.knn_top5
         );
+        let cache = if report.document_cache {
+            format!("on, skips the last {} positions", report.cache_skip_recent)
+        } else {
+            "off".to_string()
+        };
         println!(
-            "parameters  k {}  λ {}  T {:.3}  adaptive λ {}  document cache {}",
-            report.k,
-            report.lambda,
-            report.temperature,
-            report.adaptive_lambda,
-            report.document_cache
+            "parameters  k {}  λ {}  T {:.3}  adaptive λ {}  document cache {cache}",
+            report.k, report.lambda, report.temperature, report.adaptive_lambda,
         );
     }
     if args.save {

@@ -53,6 +53,9 @@ pub struct KnnOverrides {
     /// Don't retrieve among the text's own earlier positions
     #[arg(long)]
     pub no_document_cache: bool,
+    /// Leave the N positions right before the query out of the document cache
+    #[arg(long, value_name = "N")]
+    pub cache_skip_recent: Option<usize>,
     /// Use the global λ even if the index has a distance-dependent λ table
     #[arg(long)]
     pub no_adaptive_lambda: bool,
@@ -74,6 +77,7 @@ impl KnnOverrides {
             lambda: self.lambda,
             temperature: self.temperature,
             document_cache: self.no_document_cache.then_some(false),
+            cache_skip_recent: self.cache_skip_recent,
         });
         if self.no_adaptive_lambda {
             params.adaptive_lambda = None;
