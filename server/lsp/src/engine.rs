@@ -383,6 +383,7 @@ impl Engine {
             let log_ratio = match cached {
                 Some(log_ratio) => log_ratio,
                 None => {
+                    let started = std::time::Instant::now();
                     let computed = self.with_lane_context(
                         uri,
                         lane,
@@ -399,6 +400,13 @@ impl Engine {
                     }) else {
                         continue;
                     };
+                    tracing::trace!(
+                        word = &analysis.text[word.bytes.clone()],
+                        preferred = candidate.preferred,
+                        log_ratio,
+                        ms = started.elapsed().as_millis() as u64,
+                        "substitution checked"
+                    );
                     let mut cache = self.substitutions.lock().unwrap();
                     if cache.len() > 50_000 {
                         cache.clear();
