@@ -41,6 +41,13 @@ pub struct HintsArgs {
     #[arg(long, value_name = "MIN_P,MIN_RATIO", value_parser = parse_pair)]
     show_hints: Option<(f32, f32)>,
 
+    /// Write every stage-1 candidate (at the loosest thresholds) to this file, one per
+    /// line, tab-separated: text (untouched or swapped), written word, preferred word,
+    /// p(preferred), p(written) (kNN-LM, first tokens, given the text before), ln ratio of
+    /// the substitution check, and whether it is a planted swap with the original as the fix
+    #[arg(long, value_name = "FILE")]
+    candidates: Option<PathBuf>,
+
     #[command(flatten)]
     knn: KnnOverrides,
 }
@@ -181,6 +188,7 @@ pub fn run(global: &GlobalOptions, args: &HintsArgs) -> anyhow::Result<()> {
                     written: analysis.text[candidate.word.bytes.clone()].to_string(),
                     preferred: candidate.preferred,
                     probability: candidate.preferred_candidate.probability,
+                    written_probability: candidate.word.written(&corpus.params).probability,
                     log_ratio,
                 });
             }
@@ -216,6 +224,37 @@ pub fn run(global: &GlobalOptions, args: &HintsArgs) -> anyhow::Result<()> {
         }
     }
 
+    let is_caught_swap = |block: usize, hint: &Scored| {
+        swaps.iter().any(|s| {
+            s.block == block
+                && hint.bytes == s.bytes
+                && hint.preferred.eq_ignore_ascii_case(&s.original)
+        })
+    };
+    if let Some(path) = &args.candidates {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+        for (text, all, swapped) in [
+            ("untouched", &clean_hints, false),
+            ("swapped", &corrupted_hints, true),
+        ] {
+            for (block, hints) in all.iter().enumerate() {
+                for h in hints {
+                    writeln!(
+                        file,
+                        "{text}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        h.written,
+                        h.preferred,
+                        h.probability,
+                        h.written_probability,
+                        h.log_ratio,
+                        swapped && is_caught_swap(block, h)
+                    )?;
+                }
+            }
+        }
+        file.flush()?;
+    }
+
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -234,15 +273,8 @@ pub fn run(global: &GlobalOptions, args: &HintsArgs) -> anyhow::Result<()> {
             for (block, found) in corrupted_hints.iter().enumerate() {
                 let found: Vec<&Scored> = found.iter().filter(passes).collect();
                 total += found.len();
-                caught += swaps
-                    .iter()
-                    .filter(|s| s.block == block)
-                    .filter(|s| {
-                        found.iter().any(|h| {
-                            h.bytes == s.bytes && h.preferred.eq_ignore_ascii_case(&s.original)
-                        })
-                    })
-                    .count();
+                // A word has at most one candidate, so each swap is counted once.
+                caught += found.iter().filter(|h| is_caught_swap(block, h)).count();
             }
             writeln!(
                 out,
@@ -266,6 +298,7 @@ struct Scored {
     written: String,
     preferred: String,
     probability: f32,
+    written_probability: f32,
     log_ratio: f32,
 }
 
