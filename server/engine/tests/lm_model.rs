@@ -119,45 +119,66 @@ fn a_branch_equals_a_fresh_run_and_leaves_the_cache_as_it_was() {
 
 #[test]
 fn keystrokes_interrupting_background_runs_change_no_result() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
     let model = tiny_model();
     let tokens = prose_tokens();
     let reference = model.new_context().forward(&tokens, tokens.len()).unwrap();
-    let background = std::thread::spawn({
-        let model = model.clone();
-        let tokens = tokens.clone();
-        move || {
+    let interrupted_before = model.interrupted_runs();
+    let typing_done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let background = scope.spawn(|| {
             let context = model.new_context();
-            (0..40)
-                .map(|round| {
-                    // Alternate between two texts so every call runs many positions.
-                    let end = if round % 2 == 0 { tokens.len() } else { 8 };
-                    context.forward(&tokens[..end], end).unwrap()
-                })
-                .collect::<Vec<_>>()
+            let mut runs = Vec::new();
+            // Alternate between two texts so every call runs many positions.
+            for round in 0.. {
+                if typing_done.load(Ordering::Relaxed) && round >= 40 {
+                    break;
+                }
+                let end = if round % 2 == 0 { tokens.len() } else { 8 };
+                runs.push(context.forward(&tokens[..end], end).unwrap());
+            }
+            runs
+        });
+        // Stops the background thread even if an assertion below fails.
+        struct StopOnDrop<'a>(&'a AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let stop_background = StopOnDrop(&typing_done);
+        // Keystrokes until some background run was interrupted (the tiny model's runs are
+        // short, so it may take a while on a busy machine), at least 200.
+        let typing = model.new_interactive_context();
+        let started = Instant::now();
+        for (count, end) in (2..tokens.len()).cycle().enumerate() {
+            let interrupted = model.interrupted_runs() > interrupted_before;
+            if count >= 200 && (interrupted || started.elapsed() > Duration::from_secs(20)) {
+                break;
+            }
+            let next = typing.next_token(&tokens[..end]).unwrap();
+            let expected = reference.logits_at(end - 1).unwrap();
+            let normaliser = precedent_engine::lm::log_sum_exp(expected) as f32;
+            let token = tokens[end] as usize;
+            assert!((next.log_probs[token] - (expected[token] - normaliser)).abs() < TOLERANCE);
+        }
+        drop(stop_background);
+        assert!(
+            model.interrupted_runs() > interrupted_before,
+            "no background run was interrupted"
+        );
+        for forward in background.join().unwrap() {
+            for position in forward.new_positions.clone() {
+                let diff = max_abs_diff(
+                    forward.logits_at(position).unwrap(),
+                    reference.logits_at(position).unwrap(),
+                );
+                assert!(diff < TOLERANCE, "position {position} differs by {diff}");
+            }
         }
     });
-    let typing = model.new_interactive_context();
-    for end in (2..tokens.len()).cycle().take(200) {
-        let next = typing.next_token(&tokens[..end]).unwrap();
-        let expected = reference.logits_at(end - 1).unwrap();
-        let normaliser = precedent_engine::lm::log_sum_exp(expected) as f32;
-        let token = tokens[end.min(tokens.len() - 1)] as usize;
-        assert!((next.log_probs[token] - (expected[token] - normaliser)).abs() < TOLERANCE);
-    }
-    let background = background.join().unwrap();
-    assert!(
-        model.interrupted_runs() > 0,
-        "no background run was interrupted"
-    );
-    for forward in background {
-        for position in forward.new_positions.clone() {
-            let diff = max_abs_diff(
-                forward.logits_at(position).unwrap(),
-                reference.logits_at(position).unwrap(),
-            );
-            assert!(diff < TOLERANCE, "position {position} differs by {diff}");
-        }
-    }
 }
 
 #[test]

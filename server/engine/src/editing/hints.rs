@@ -192,6 +192,9 @@ pub fn substitution_log_ratio(
     let text = &analysis.text;
     let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
     let first = word.token_index;
+    if first == 0 {
+        return Ok(0.0); // no left context to compare the two words in
+    }
     // The word's tokens in the block, then the rest's.
     let word_end = first
         + analysis.tokens[first..]
