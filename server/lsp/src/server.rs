@@ -218,6 +218,7 @@ impl State {
             status.lambda = Some(shortest(params.lambda));
             status.temperature = Some(shortest(params.temperature));
             status.document_cache = Some(params.document_cache);
+            status.document_cache_skip_recent = Some(params.cache_skip_recent);
         }
         status
     }

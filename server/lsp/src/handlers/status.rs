@@ -18,6 +18,7 @@ pub struct Status {
     pub lambda: Option<f64>,
     pub temperature: Option<f64>,
     pub document_cache: Option<bool>,
+    pub document_cache_skip_recent: Option<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
