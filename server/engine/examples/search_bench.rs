@@ -28,6 +28,7 @@ use precedent_engine::datastore::{
     Datastore, DatastoreWriter, DocumentInfo, Provenance, SentenceInfo,
 };
 use precedent_engine::knn::knn_distribution;
+use precedent_engine::random::SplitMix64;
 use precedent_engine::search::{self, Hit, HnswParams, NeighbourIndex, SearchOptions};
 
 const USAGE: &str =
@@ -92,29 +93,6 @@ fn parse_args() -> Args {
     args
 }
 
-/// SplitMix64 with Box–Muller normals: deterministic and dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f32 {
-        let u = self.uniform().max(1e-12);
-        let v = self.uniform();
-        ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
-    }
-}
-
 /// The synthetic key distribution.
 struct HiddenStates {
     dim: usize,
@@ -132,7 +110,7 @@ const NOISE: f32 = 0.1;
 const OUTLIER_DIMS: usize = 4;
 
 impl HiddenStates {
-    fn new(dim: usize, clusters: usize, rng: &mut Rng) -> Self {
+    fn new(dim: usize, clusters: usize, rng: &mut SplitMix64) -> Self {
         let mut scales: Vec<f32> = (0..dim).map(|_| (0.5 * rng.normal()).exp()).collect();
         for d in 0..OUTLIER_DIMS.min(dim) {
             scales[d * 97 % dim] *= 10.0;
@@ -157,7 +135,7 @@ impl HiddenStates {
         }
     }
 
-    fn sample(&self, rng: &mut Rng, out: &mut [f32]) {
+    fn sample(&self, rng: &mut SplitMix64, out: &mut [f32]) {
         let u = rng.uniform();
         let cluster = self
             .cluster_cdf
@@ -191,7 +169,7 @@ fn read_key_file(path: &Path, dim: usize) -> Vec<Vec<f32>> {
 
 /// Writes the index; returns (entries, time to write the keys, time to build the graph).
 fn build_index(path: &Path, args: &Args) -> (usize, Duration, Duration) {
-    let mut rng = Rng(42);
+    let mut rng = SplitMix64(42);
     let start = Instant::now();
     let mut writer =
         DatastoreWriter::create(path, &args.fingerprint, args.dim).expect("create index");
@@ -204,7 +182,7 @@ fn build_index(path: &Path, args: &Args) -> (usize, Duration, Duration) {
             column: 1,
         }],
     });
-    let push = |writer: &mut DatastoreWriter, key: &[f32], rng: &mut Rng| {
+    let push = |writer: &mut DatastoreWriter, key: &[f32], rng: &mut SplitMix64| {
         let value = (rng.next_u64() % 49_152) as u32;
         writer
             .push(key, value, Provenance::default())
@@ -255,7 +233,7 @@ fn build_index(path: &Path, args: &Args) -> (usize, Duration, Duration) {
 /// Queries for an index this benchmark built: fresh synthetic samples, or the held-out
 /// tail of the key file. For any other index: stored keys with 5% noise.
 fn make_queries(store: &Datastore, count: usize) -> Vec<Vec<f32>> {
-    let mut rng = Rng(7);
+    let mut rng = SplitMix64(7);
     let dim = store.key_dim();
     let bench = &store.metadata()["bench"];
     if let Some(keys_file) = bench["keys_file"].as_str() {
@@ -269,7 +247,7 @@ fn make_queries(store: &Datastore, count: usize) -> Vec<Vec<f32>> {
     }
     if bench["synthetic_entries"].is_u64() {
         let clusters = (store.len() / 200).clamp(64, 20_000);
-        let states = HiddenStates::new(dim, clusters, &mut Rng(42));
+        let states = HiddenStates::new(dim, clusters, &mut SplitMix64(42));
         return (0..count)
             .map(|_| {
                 let mut q = vec![0f32; dim];

@@ -21,6 +21,8 @@ pub mod knnlm;
 pub mod lm;
 /// Where precedent's data directory, runtime library and models live.
 pub mod paths;
+
+pub mod random;
 /// ONNX Runtime, loaded once per process from `ORT_DYLIB_PATH` or the data directory.
 pub mod runtime;
 /// Nearest-neighbour search over the keys: exact brute force and HNSW.

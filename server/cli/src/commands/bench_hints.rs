@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use precedent_engine::corpus::{self, CorpusConfig};
 use precedent_engine::editing::{self, AnalysisOptions, BlockAnalysis, HintThresholds};
+use precedent_engine::random::SplitMix64;
 use unicode_segmentation::UnicodeSegmentation;
 
 use super::suggest::{open_index, KnnOverrides};
@@ -123,7 +124,7 @@ pub fn run(global: &GlobalOptions, args: &HintsArgs) -> anyhow::Result<()> {
         let mut planted: Vec<(std::ops::Range<usize>, String, String)> = Vec::new();
         for word in &analysis.words {
             if word.token_index < MIN_CONTEXT_TOKENS
-                || !random.next().is_multiple_of(args.every.max(1))
+                || !random.next_u64().is_multiple_of(args.every.max(1))
             {
                 continue;
             }
@@ -300,17 +301,4 @@ struct Scored {
     probability: f32,
     written_probability: f32,
     log_ratio: f32,
-}
-
-/// Deterministic choices without a dependency.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
 }

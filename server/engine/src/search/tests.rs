@@ -6,34 +6,11 @@ use half::f16;
 use super::graph::{BuiltGraph, GraphLayout, LevelLists};
 use super::*;
 use crate::datastore::{DatastoreWriter, DocumentInfo, Provenance, SentenceInfo};
-
-/// A small deterministic generator (SplitMix64) for synthetic keys.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn uniform(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
-    }
-
-    /// Standard normal (Box–Muller).
-    fn normal(&mut self) -> f32 {
-        let u = self.uniform().max(1e-7);
-        let v = self.uniform();
-        (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
-    }
-}
+use crate::random::SplitMix64;
 
 /// `n` keys of `dim` values around `clusters` Gaussian centres.
 fn clustered_keys(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64(seed);
     let centres: Vec<Vec<f32>> = (0..clusters)
         .map(|_| (0..dim).map(|_| 4.0 * rng.normal()).collect())
         .collect();
