@@ -22,7 +22,7 @@ use crate::documents::Snapshot;
 use crate::engine::{self, Corpora, Engine};
 use crate::handlers::code_action::{IGNORE_HERE, IGNORE_IN_WORKSPACE, REINDEX};
 use crate::handlers::status::{rfc3339, IndexStatus, Status};
-use crate::handlers::{code_action, completion, diagnostics, hover};
+use crate::handlers::{code_action, completion, diagnostics, hover, DocumentRequest};
 use crate::ignores::Ignores;
 use crate::settings_store::SettingsStore;
 use crate::{indexing, text};
@@ -509,14 +509,7 @@ impl LanguageServer for Backend {
         let position = params.text_document_position;
         let list = self
             .with_document(&position.text_document.uri, move |request| {
-                completion::completion(
-                    &request.engine,
-                    &request.snapshot,
-                    &request.settings,
-                    &request.corpora,
-                    position.position,
-                    &request.is_current,
-                )
+                completion::completion(request, position.position)
             })
             .await;
         Ok(list.map(CompletionResponse::List))
@@ -526,14 +519,7 @@ impl LanguageServer for Backend {
         let position = params.text_document_position_params;
         Ok(self
             .with_document(&position.text_document.uri, move |request| {
-                hover::hover(
-                    &request.engine,
-                    &request.snapshot,
-                    &request.settings,
-                    &request.corpora,
-                    position.position,
-                    &request.is_current,
-                )
+                hover::hover(request, position.position)
             })
             .await)
     }
@@ -588,16 +574,6 @@ impl LanguageServer for Backend {
         }
         Ok(None)
     }
-}
-
-/// What a request about one document works with.
-struct DocumentRequest {
-    engine: Arc<Engine>,
-    snapshot: Arc<Snapshot>,
-    settings: Settings,
-    corpora: Corpora,
-    /// Is the document still at the snapshot's version?
-    is_current: Box<dyn Fn() -> bool + Send>,
 }
 
 impl Backend {

@@ -6,24 +6,22 @@ use tower_lsp::lsp_types::{
     MarkupContent, MarkupKind, Position, TextEdit,
 };
 
-use super::evidence_markdown;
-use crate::config::Settings;
+use super::{evidence_markdown, DocumentRequest};
 use crate::documents::{word_around, Snapshot};
-use crate::engine::{Corpora, Engine};
 
 /// Tokens of context at most: a longer block keeps only its end.
 const MAX_CONTEXT_TOKENS: usize = 512;
 
 /// Completions at `position`; `is_current` says whether the document is still at this
 /// version (checked before the model runs).
-pub fn completion(
-    engine: &Engine,
-    snapshot: &Snapshot,
-    settings: &Settings,
-    corpora: &Corpora,
-    position: Position,
-    is_current: &dyn Fn() -> bool,
-) -> Option<CompletionList> {
+pub fn completion(request: &DocumentRequest, position: Position) -> Option<CompletionList> {
+    let DocumentRequest {
+        engine,
+        snapshot,
+        settings,
+        corpora,
+        is_current,
+    } = request;
     if !settings.completion.enabled {
         return None;
     }

@@ -3,21 +3,20 @@
 use precedent_engine::editing;
 use tower_lsp::lsp_types::{Hover, HoverContents, MarkupContent, MarkupKind, Position};
 
-use super::{escape, evidence_markdown};
-use crate::config::Settings;
-use crate::documents::{word_around, Snapshot};
-use crate::engine::{Corpora, Engine, Lane};
+use super::{escape, evidence_markdown, DocumentRequest};
+use crate::documents::word_around;
+use crate::engine::Lane;
 
 const MAX_SUPPORT: usize = 3;
 
-pub fn hover(
-    engine: &Engine,
-    snapshot: &Snapshot,
-    settings: &Settings,
-    corpora: &Corpora,
-    position: Position,
-    is_current: &dyn Fn() -> bool,
-) -> Option<Hover> {
+pub fn hover(request: &DocumentRequest, position: Position) -> Option<Hover> {
+    let DocumentRequest {
+        engine,
+        snapshot,
+        settings,
+        corpora,
+        is_current,
+    } = request;
     if !settings.hover.enabled || corpora.indexes.is_empty() {
         return None;
     }

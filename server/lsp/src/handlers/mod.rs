@@ -6,7 +6,23 @@ pub mod diagnostics;
 pub mod hover;
 pub mod status;
 
+use std::sync::Arc;
+
 use precedent_engine::suggest::SupportingSentence;
+
+use crate::config::Settings;
+use crate::documents::Snapshot;
+use crate::engine::{Corpora, Engine};
+
+/// What a request about one document (completion, hover) works with.
+pub struct DocumentRequest {
+    pub engine: Arc<Engine>,
+    pub snapshot: Arc<Snapshot>,
+    pub settings: Settings,
+    pub corpora: Corpora,
+    /// Is the document still at the snapshot's version?
+    pub is_current: Box<dyn Fn() -> bool + Send>,
+}
 
 /// A supporting sentence as one Markdown list item: file:line, the sentence with the
 /// supporting word in bold, and its weight.
