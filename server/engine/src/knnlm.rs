@@ -328,23 +328,61 @@ pub fn top_tokens(
     scored
 }
 
-/// Indices of the `n` largest values, in no particular order.
+/// Indices of the `n` largest values, largest first; among equal values the lower index
+/// first. One pass that keeps the best `n` so far: a vocabulary row has few values above
+/// the running n-th largest, so this is a scan, not a sort.
 pub(crate) fn top_indices(values: &[f32], n: usize) -> Vec<u32> {
-    let mut ids: Vec<u32> = (0..values.len() as u32).collect();
-    let n = n.min(ids.len());
+    let n = n.min(values.len());
     if n == 0 {
         return Vec::new();
     }
-    ids.select_nth_unstable_by(n - 1, |&a, &b| {
-        values[b as usize].total_cmp(&values[a as usize])
-    });
-    ids.truncate(n);
-    ids
+    let ranks_before = |a: u32, b: u32| {
+        values[b as usize]
+            .total_cmp(&values[a as usize])
+            .then(a.cmp(&b))
+    };
+    let mut best: Vec<u32> = (0..n as u32).collect();
+    best.sort_by(|&a, &b| ranks_before(a, b));
+    let mut threshold = values[best[n - 1] as usize];
+    for (index, value) in values.iter().enumerate().skip(n) {
+        // Later indices lose ties, so only a strictly larger value gets in.
+        if value.total_cmp(&threshold).is_gt() {
+            let at = best.partition_point(|&b| values[b as usize].total_cmp(value).is_ge());
+            best.pop();
+            best.insert(at, index as u32);
+            threshold = values[best[n - 1] as usize];
+        }
+    }
+    best
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn top_indices_are_the_largest_values_in_order() {
+        // (values, n, expected indices)
+        let cases: [(&[f32], usize, &[u32]); 6] = [
+            (&[], 3, &[]),
+            (&[1.0, 2.0], 0, &[]),
+            (&[0.5, 3.0, -1.0, 2.0], 2, &[1, 3]),
+            (&[0.5, 3.0, -1.0, 2.0], 9, &[1, 3, 0, 2]),
+            (&[1.0, 1.0, 2.0, 1.0], 3, &[2, 0, 1]),
+            (&[-5.0, -4.0, -3.0, -2.0, -1.0], 2, &[4, 3]),
+        ];
+        for (values, n, expected) in cases {
+            assert_eq!(top_indices(values, n), expected, "{values:?}, n {n}");
+        }
+        // A vocabulary-sized row against a full sort, with many ties.
+        let mut random = crate::random::SplitMix64(3);
+        let row: Vec<f32> = (0..49_152)
+            .map(|_| (random.normal() * 4.0).round())
+            .collect();
+        let mut sorted: Vec<u32> = (0..row.len() as u32).collect();
+        sorted.sort_by(|&a, &b| row[b as usize].total_cmp(&row[a as usize]).then(a.cmp(&b)));
+        assert_eq!(top_indices(&row, 32), sorted[..32]);
+    }
 
     #[test]
     fn document_cache_joins_the_same_softmax() {

@@ -7,7 +7,7 @@ use std::ops::Range;
 use super::words::{words_with_tokens, WordAt};
 use crate::knn::Neighbour;
 use crate::knnlm::{self, CorpusIndex, KnnParams, KnnPrediction, NeighbourSource};
-use crate::lm::{log_softmax, log_sum_exp, Context, LmError, TokenSpan};
+use crate::lm::{log_sum_exp, Context, LmError, TokenSpan};
 
 #[derive(Clone, Debug)]
 pub struct AnalysisOptions {
@@ -235,49 +235,48 @@ pub fn analyze_block(
                 .to_vec();
             analysis.keys.extend_from_slice(&key);
             let logits = forward.logits_at(position).ok_or(LmError::EmptyInput)?;
-            let next = ids[position + 1] as usize;
-            let Some(word) = next_word.next_if(|w| w.token == position + 1) else {
-                let normaliser = log_sum_exp(logits);
-                analysis.next_log_probs.push(
-                    logits
-                        .get(next)
-                        .map_or(f32::NEG_INFINITY, |&l| (f64::from(l) - normaliser) as f32),
-                );
-                continue;
+            // ln p = logit − ln Σ exp(logits), taken only for the tokens kept.
+            let normaliser = log_sum_exp(logits);
+            let log_prob = |token: u32| {
+                logits
+                    .get(token as usize)
+                    .map_or(f32::NEG_INFINITY, |&l| (f64::from(l) - normaliser) as f32)
             };
-            let log_probs = log_softmax(logits);
-            analysis
-                .next_log_probs
-                .push(log_probs.get(next).copied().unwrap_or(f32::NEG_INFINITY));
-            analysis
-                .words
-                .push(analyze_word(word, &ids, &log_probs, &key, corpora, options));
+            analysis.next_log_probs.push(log_prob(ids[position + 1]));
+            if let Some(word) = next_word.next_if(|w| w.token == position + 1) {
+                analysis.words.push(analyze_word(
+                    word, &ids, logits, log_prob, &key, corpora, options,
+                ));
+            }
         }
     }
     Ok(Some(analysis))
 }
 
+/// The word's candidates: the LM's top tokens (the largest logits), the written token and
+/// every neighbour's token, with `log_prob` of each.
 fn analyze_word(
     word: &WordAt,
     ids: &[u32],
-    log_probs: &[f32],
+    logits: &[f32],
+    log_prob: impl Fn(u32) -> f32,
     key: &[f32],
     corpora: &[&CorpusIndex],
     options: &AnalysisOptions,
 ) -> WordAnalysis {
     let written = ids[word.token];
     let (neighbours, sources) = knnlm::corpus_neighbours(corpora, options.k, key);
-    let mut tokens = knnlm::top_indices(log_probs, options.lm_candidates);
+    let mut tokens = knnlm::top_indices(logits, options.lm_candidates);
     tokens.push(written);
     tokens.extend(neighbours.iter().map(|n| n.token));
-    tokens.retain(|&t| (t as usize) < log_probs.len());
+    tokens.retain(|&t| (t as usize) < logits.len());
     tokens.sort_unstable();
     tokens.dedup();
     WordAnalysis {
         bytes: word.bytes.clone(),
         token_index: word.token,
         written,
-        lm_log_probs: tokens.iter().map(|&t| (t, log_probs[t as usize])).collect(),
+        lm_log_probs: tokens.iter().map(|&t| (t, log_prob(t))).collect(),
         neighbours,
         sources,
     }
