@@ -365,61 +365,56 @@ impl Engine {
         let refs = corpora.refs();
         let token_texts = self.model.tokenizer().token_texts();
         let params = &corpora.params;
-        let mut hints = Vec::new();
-        for candidate in editing::hint_candidates(analysis, token_texts, &refs, params, thresholds)
-        {
-            let word = candidate.word;
-            let sentence = editing::sentence_start(analysis, word);
-            let read = &analysis.text[sentence..editing::checked_end(analysis, word)];
-            let key = (
-                corpora.key,
-                text_hash(&format!(
-                    "{}\u{0}{}\u{0}{read}",
-                    word.bytes.start - sentence,
-                    candidate.preferred
-                )),
-            );
-            let cached = self.substitutions.lock().unwrap().get(&key).copied();
-            let log_ratio = match cached {
-                Some(log_ratio) => log_ratio,
-                None => {
-                    let started = std::time::Instant::now();
-                    let computed = self.with_lane_context(
-                        uri,
-                        lane,
-                        &[&analysis.text],
-                        |_| analysis.tokens.len(),
-                        |context| {
-                            editing::substitution_log_ratio(
-                                context, analysis, &refs, params, &candidate,
-                            )
-                        },
-                    );
-                    let Ok(log_ratio) = computed.inspect_err(|error| {
-                        tracing::warn!(%error, "checking a hint failed");
-                    }) else {
-                        continue;
-                    };
-                    tracing::trace!(
-                        word = &analysis.text[word.bytes.clone()],
-                        preferred = candidate.preferred,
-                        log_ratio,
-                        ms = started.elapsed().as_millis() as u64,
-                        "substitution checked"
-                    );
-                    let mut cache = self.substitutions.lock().unwrap();
-                    if cache.len() > 50_000 {
-                        cache.clear();
-                    }
-                    cache.insert(key, log_ratio);
-                    log_ratio
+        editing::checked_hints(
+            analysis,
+            token_texts,
+            &refs,
+            params,
+            thresholds,
+            3,
+            |candidate| {
+                let word = candidate.word;
+                let sentence = editing::sentence_start(analysis, word);
+                let read = &analysis.text[sentence..editing::checked_end(analysis, word)];
+                let key = (
+                    corpora.key,
+                    text_hash(&format!(
+                        "{}\u{0}{}\u{0}{read}",
+                        word.bytes.start - sentence,
+                        candidate.preferred
+                    )),
+                );
+                if let Some(&log_ratio) = self.substitutions.lock().unwrap().get(&key) {
+                    return Some(log_ratio);
                 }
-            };
-            if log_ratio >= thresholds.min_ratio.ln() {
-                hints.push(candidate.into_hint(analysis, params, log_ratio, 3));
-            }
-        }
-        hints
+                let started = std::time::Instant::now();
+                let computed = self.with_lane_context(
+                    uri,
+                    lane,
+                    &[&analysis.text],
+                    |_| analysis.tokens.len(),
+                    |context| {
+                        editing::substitution_log_ratio(context, analysis, &refs, params, candidate)
+                    },
+                );
+                let log_ratio = computed
+                    .inspect_err(|error| tracing::warn!(%error, "checking a hint failed"))
+                    .ok()?;
+                tracing::trace!(
+                    word = &analysis.text[word.bytes.clone()],
+                    preferred = candidate.preferred,
+                    log_ratio,
+                    ms = started.elapsed().as_millis() as u64,
+                    "substitution checked"
+                );
+                let mut cache = self.substitutions.lock().unwrap();
+                if cache.len() > 50_000 {
+                    cache.clear();
+                }
+                cache.insert(key, log_ratio);
+                Some(log_ratio)
+            },
+        )
     }
 
     /// Records the blocks of the document's latest analysed version.

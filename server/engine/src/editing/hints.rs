@@ -162,15 +162,49 @@ pub fn word_choice_hints(
     thresholds: &HintThresholds,
     max_support: usize,
 ) -> Result<Vec<Hint>, LmError> {
-    let mut hints = Vec::new();
     let token_texts = context.model().tokenizer().token_texts();
+    let mut failure = None;
+    let hints = checked_hints(
+        analysis,
+        token_texts,
+        corpora,
+        params,
+        thresholds,
+        max_support,
+        |candidate| {
+            if failure.is_some() {
+                return None;
+            }
+            substitution_log_ratio(context, analysis, corpora, params, candidate)
+                .map_err(|error| failure = Some(error))
+                .ok()
+        },
+    );
+    failure.map_or(Ok(hints), Err)
+}
+
+/// The block's hints, in text order: stage (1), then `check` (2) on each candidate, which
+/// gives its [`substitution_log_ratio`] (computed, or remembered by a caller that caches
+/// them), or `None` to leave the candidate out.
+pub fn checked_hints(
+    analysis: &BlockAnalysis,
+    token_texts: &[String],
+    corpora: &[&CorpusIndex],
+    params: &KnnParams,
+    thresholds: &HintThresholds,
+    max_support: usize,
+    mut check: impl FnMut(&HintCandidate) -> Option<f32>,
+) -> Vec<Hint> {
+    let mut hints = Vec::new();
     for candidate in hint_candidates(analysis, token_texts, corpora, params, thresholds) {
-        let log_ratio = substitution_log_ratio(context, analysis, corpora, params, &candidate)?;
+        let Some(log_ratio) = check(&candidate) else {
+            continue;
+        };
         if log_ratio >= thresholds.min_ratio.ln() {
             hints.push(candidate.into_hint(analysis, params, log_ratio, max_support));
         }
     }
-    Ok(hints)
+    hints
 }
 
 /// ln p(preferred word + rest) − ln p(written word + rest), both after the same left

@@ -12,8 +12,8 @@ mod words;
 pub use analysis::{analyze_block, AnalysisOptions, BlockAnalysis, Candidate, WordAnalysis};
 pub use completion::{complete, Completion, CompletionOptions, CompletionQuery};
 pub use hints::{
-    checked_end, hint_candidates, sentence_start, substitution_log_ratio, word_choice_hints, Hint,
-    HintCandidate, HintThresholds, RIGHT_CONTEXT_TOKENS,
+    checked_end, checked_hints, hint_candidates, sentence_start, substitution_log_ratio,
+    word_choice_hints, Hint, HintCandidate, HintThresholds, RIGHT_CONTEXT_TOKENS,
 };
 pub use usage::{similar_usage, Preferred, Usage};
 pub use words::{block_ranges, corpus_word, words_with_tokens, WordAt};
