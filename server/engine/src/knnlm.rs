@@ -119,67 +119,136 @@ pub struct Evidence {
     pub weight: f32,
 }
 
-/// Keys and next tokens of the earlier positions of one document (the continuous cache).
+/// Keys and next tokens of the earlier positions of one document (the continuous cache),
+/// in document order. Entries come one at a time ([`push`](Self::push)) or as a run of
+/// keys shared with whoever computed them ([`push_shared`](Self::push_shared)), so that a
+/// server can build one per keystroke from its analysed blocks without copying their keys.
 #[derive(Clone, Debug, Default)]
 pub struct DocumentCache {
-    keys: Vec<f32>,
-    tokens: Vec<u32>,
+    /// Runs of entries in order; only the last may grow.
+    runs: Vec<CacheRun>,
     dim: usize,
+}
+
+#[derive(Clone, Debug)]
+struct CacheRun {
+    keys: RunKeys,
+    /// Entry `i` of the run has the key `keys[(first + i) * dim..]` and the next token `tokens[i]`.
+    first: usize,
+    tokens: Vec<u32>,
+}
+
+#[derive(Clone, Debug)]
+enum RunKeys {
+    Owned(Vec<f32>),
+    Shared(Arc<[f32]>),
+}
+
+impl CacheRun {
+    fn keys(&self, dim: usize) -> &[f32] {
+        let keys: &[f32] = match &self.keys {
+            RunKeys::Owned(keys) => keys,
+            RunKeys::Shared(keys) => keys,
+        };
+        &keys[self.first * dim..(self.first + self.tokens.len()) * dim]
+    }
 }
 
 impl DocumentCache {
     pub fn new(dim: usize) -> DocumentCache {
         DocumentCache {
-            keys: Vec::new(),
-            tokens: Vec::new(),
+            runs: Vec::new(),
             dim,
         }
     }
 
     /// Adds the key of a context and the token that followed it.
     pub fn push(&mut self, key: &[f32], next_token: u32) {
-        debug_assert_eq!(key.len(), self.dim);
-        self.keys.extend_from_slice(key);
-        self.tokens.push(next_token);
+        assert_eq!(key.len(), self.dim, "key dimension");
+        if !matches!(
+            self.runs.last(),
+            Some(CacheRun {
+                keys: RunKeys::Owned(_),
+                ..
+            })
+        ) {
+            self.runs.push(CacheRun {
+                keys: RunKeys::Owned(Vec::new()),
+                first: 0,
+                tokens: Vec::new(),
+            });
+        }
+        let run = self.runs.last_mut().expect("pushed above");
+        if let RunKeys::Owned(keys) = &mut run.keys {
+            keys.extend_from_slice(key);
+        }
+        run.tokens.push(next_token);
     }
 
-    /// Keeps only the first `len` entries (the document changed after them).
-    pub fn truncate(&mut self, len: usize) {
-        self.tokens.truncate(len);
-        self.keys.truncate(len * self.dim);
+    /// Adds `next_tokens.len()` entries whose keys are rows `first..` of `keys` (rows of
+    /// this cache's dimension), shared rather than copied.
+    pub fn push_shared(&mut self, keys: Arc<[f32]>, first: usize, next_tokens: Vec<u32>) {
+        assert!(
+            (first + next_tokens.len()) * self.dim <= keys.len(),
+            "{} entries from row {first} of {} keys",
+            next_tokens.len(),
+            keys.len() / self.dim.max(1)
+        );
+        if !next_tokens.is_empty() {
+            self.runs.push(CacheRun {
+                keys: RunKeys::Shared(keys),
+                first,
+                tokens: next_tokens,
+            });
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.tokens.len()
+        self.runs.iter().map(|run| run.tokens.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.tokens.is_empty()
+        self.len() == 0
     }
 
-    /// The `k` nearest entries to `query` by squared L2, nearest first, leaving out the
-    /// `skip_recent` most recently pushed entries.
+    /// The `k` nearest entries to `query` by squared L2, nearest first (ties: the earlier
+    /// position first), leaving out the `skip_recent` most recently added entries.
+    /// Positions count entries from the first one added.
     pub(crate) fn nearest(
         &self,
         query: &[f32],
         k: usize,
         skip_recent: usize,
     ) -> Vec<(usize, Neighbour)> {
-        let searched = self.len().saturating_sub(skip_recent);
-        exact_search_f32(&self.keys[..searched * self.dim], self.dim, query, k)
-            .into_iter()
-            .map(|hit| {
-                let position = hit.entry as usize;
-                let token = self.tokens[position];
-                (
-                    position,
-                    Neighbour {
-                        distance: hit.distance,
-                        token,
-                    },
-                )
-            })
-            .collect()
+        let mut searched = self.len().saturating_sub(skip_recent);
+        let mut offset = 0;
+        let mut found: Vec<(usize, Neighbour)> = Vec::new();
+        for run in &self.runs {
+            let entries = run.tokens.len().min(searched);
+            if entries == 0 {
+                break;
+            }
+            let keys = &run.keys(self.dim)[..entries * self.dim];
+            found.extend(
+                exact_search_f32(keys, self.dim, query, k)
+                    .into_iter()
+                    .map(|hit| {
+                        let entry = hit.entry as usize;
+                        let neighbour = Neighbour {
+                            distance: hit.distance,
+                            token: run.tokens[entry],
+                        };
+                        (offset + entry, neighbour)
+                    }),
+            );
+            offset += entries;
+            searched -= entries;
+        }
+        if self.runs.len() > 1 {
+            found.sort_by(|a, b| a.1.distance.total_cmp(&b.1.distance).then(a.0.cmp(&b.0)));
+            found.truncate(k);
+        }
+        found
     }
 }
 
@@ -382,6 +451,43 @@ mod tests {
         let mut sorted: Vec<u32> = (0..row.len() as u32).collect();
         sorted.sort_by(|&a, &b| row[b as usize].total_cmp(&row[a as usize]).then(a.cmp(&b)));
         assert_eq!(top_indices(&row, 32), sorted[..32]);
+    }
+
+    #[test]
+    fn a_cache_of_shared_runs_searches_like_one_built_by_pushes() {
+        // Entry i has the 1-d key i and the next token 100 + i, i = 0..11; the runs are
+        // shared rows 1..4 of [-5, 0, 1, 2], pushes 3 and 4, shared rows 0..6 of [5..11).
+        let mut flat = DocumentCache::new(1);
+        for i in 0..11 {
+            flat.push(&[i as f32], 100 + i);
+        }
+        let mut runs = DocumentCache::new(1);
+        runs.push_shared(Arc::from([-5.0, 0.0, 1.0, 2.0]), 1, vec![100, 101, 102]);
+        runs.push(&[3.0], 103);
+        runs.push(&[4.0], 104);
+        runs.push_shared(
+            Arc::from([5.0, 6.0, 7.0, 8.0, 9.0, 10.0]),
+            0,
+            (105..111).collect(),
+        );
+        assert_eq!(runs.len(), flat.len());
+        // (query, k, skip_recent)
+        for (query, k, skip) in [
+            (0.2, 3, 0),
+            (4.4, 4, 0),
+            (9.6, 3, 0),
+            (9.6, 3, 4),
+            (3.0, 11, 8),
+            (7.0, 2, 11),
+            (2.5, 2, 0),
+            (4.5, 1, 0),
+        ] {
+            assert_eq!(
+                runs.nearest(&[query], k, skip),
+                flat.nearest(&[query], k, skip),
+                "query {query}, k {k}, skip {skip}"
+            );
+        }
     }
 
     #[test]

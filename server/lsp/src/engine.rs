@@ -471,16 +471,13 @@ impl Engine {
                 .count();
             pieces.push((analysis, shared.saturating_sub(1)));
         }
+        // The most recent positions, at most DOCUMENT_CACHE_POSITIONS of them.
         let total: usize = pieces.iter().map(|(_, n)| n).sum();
         let mut skip = total.saturating_sub(DOCUMENT_CACHE_POSITIONS);
         for (analysis, positions) in pieces {
-            for (key, token) in analysis.entries().take(positions) {
-                if skip > 0 {
-                    skip -= 1;
-                    continue;
-                }
-                cache.push(key, token);
-            }
+            let skipped = skip.min(positions);
+            skip -= skipped;
+            analysis.lend_to(&mut cache, skipped..positions);
         }
         cache
     }

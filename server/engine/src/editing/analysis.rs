@@ -3,10 +3,11 @@
 //! the context before it. Everything hover and hints need, without running the model again.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use super::words::{words_with_tokens, WordAt};
 use crate::knn::Neighbour;
-use crate::knnlm::{self, CorpusIndex, KnnParams, KnnPrediction, NeighbourSource};
+use crate::knnlm::{self, CorpusIndex, DocumentCache, KnnParams, KnnPrediction, NeighbourSource};
 use crate::lm::{log_sum_exp, Context, LmError, TokenSpan};
 
 #[derive(Clone, Debug)]
@@ -36,7 +37,8 @@ pub struct BlockAnalysis {
     pub text: String,
     pub tokens: Vec<TokenSpan>,
     /// Row `i` is the key of the context `tokens[..=i]`, which predicts `tokens[i + 1]`.
-    keys: Vec<f32>,
+    /// Shared, so that a document cache can use them without a copy.
+    keys: Arc<[f32]>,
     key_dim: usize,
     /// Entry `i` is the LM's ln p(tokens[i + 1] | tokens[..=i]): the text as written, scored.
     next_log_probs: Vec<f32>,
@@ -77,6 +79,16 @@ impl BlockAnalysis {
         self.keys
             .chunks_exact(self.key_dim.max(1))
             .zip(self.tokens.iter().skip(1).map(|t| t.id))
+    }
+
+    /// Adds the entries of positions `positions` to `cache`, sharing their keys.
+    pub fn lend_to(&self, cache: &mut DocumentCache, positions: Range<usize>) {
+        let positions = positions.start..positions.end.min(self.tokens.len().saturating_sub(1));
+        let next_tokens = self.tokens[positions.start + 1..positions.end + 1]
+            .iter()
+            .map(|t| t.id)
+            .collect();
+        cache.push_shared(self.keys.clone(), positions.start, next_tokens);
     }
 
     pub fn key_dim(&self) -> usize {
@@ -177,7 +189,7 @@ pub fn analyze_block(
     let mut analysis = BlockAnalysis {
         text: text.to_string(),
         tokens,
-        keys: Vec::new(),
+        keys: Arc::from([]),
         key_dim,
         next_log_probs: Vec::new(),
         words: Vec::with_capacity(words.len()),
@@ -191,6 +203,7 @@ pub fn analyze_block(
     // tokens[..=p] and scores the word starting at token p + 1. Both are unchanged from
     // `previous` while p + 1 is inside the shared prefix.
     let positions = ids.len() - 1;
+    let mut keys: Vec<f32> = Vec::with_capacity(positions * key_dim);
     let mut end = 0;
     if let Some(previous) = previous.filter(|p| p.key_dim == key_dim) {
         let shared = previous
@@ -214,9 +227,7 @@ pub fn analyze_block(
             });
             next_word.next();
         }
-        analysis
-            .keys
-            .extend_from_slice(&previous.keys[..end * key_dim]);
+        keys.extend_from_slice(&previous.keys[..end * key_dim]);
         analysis
             .next_log_probs
             .extend_from_slice(&previous.next_log_probs[..end]);
@@ -229,11 +240,8 @@ pub fn analyze_block(
         end = (start + options.chunk.max(1)).min(positions);
         let forward = context.forward_from(&ids[..end], start, end - start)?;
         for position in start..end {
-            let key = forward
-                .key_at(position)
-                .ok_or(LmError::EmptyInput)?
-                .to_vec();
-            analysis.keys.extend_from_slice(&key);
+            let key = forward.key_at(position).ok_or(LmError::EmptyInput)?;
+            keys.extend_from_slice(key);
             let logits = forward.logits_at(position).ok_or(LmError::EmptyInput)?;
             // ln p = logit − ln Σ exp(logits), taken only for the tokens kept.
             let normaliser = log_sum_exp(logits);
@@ -245,11 +253,12 @@ pub fn analyze_block(
             analysis.next_log_probs.push(log_prob(ids[position + 1]));
             if let Some(word) = next_word.next_if(|w| w.token == position + 1) {
                 analysis.words.push(analyze_word(
-                    word, &ids, logits, log_prob, &key, corpora, options,
+                    word, &ids, logits, log_prob, key, corpora, options,
                 ));
             }
         }
     }
+    analysis.keys = keys.into();
     Ok(Some(analysis))
 }
 
