@@ -11,6 +11,8 @@ pub mod datastore;
 pub mod editing;
 /// Held-out evaluation: base vs kNN-LM perplexity and hit rates; tuning of λ and T.
 pub mod evaluate;
+/// The corpus sentences behind a prediction, shown as its evidence.
+pub mod evidence;
 /// Building a datastore from a corpus with the language model (incremental by content hash).
 pub mod indexer;
 /// kNN-LM scoring: p_kNN from neighbours, log-space interpolation, adaptive λ, tuning.
@@ -21,11 +23,9 @@ pub mod knnlm;
 pub mod lm;
 /// Where precedent's data directory, runtime library and models live.
 pub mod paths;
-
+/// A small seeded random generator for synthetic data in tests and benchmarks.
 pub mod random;
 /// ONNX Runtime, loaded once per process from `ORT_DYLIB_PATH` or the data directory.
 pub mod runtime;
 /// Nearest-neighbour search over the keys: exact brute force and HNSW.
 pub mod search;
-/// Whole-word next-word suggestions with their supporting corpus sentences.
-pub mod suggest;

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use precedent_engine::datastore::Datastore;
+use precedent_engine::editing;
 use precedent_engine::evaluate::{self, EvalOptions};
 use precedent_engine::indexer::{self, IndexOptions, IndexReport};
 use precedent_engine::knnlm::{self, CorpusIndex, KnnParams};
 use precedent_engine::search::{NeighbourIndex, SearchOptions};
-use precedent_engine::suggest::{self, SuggestOptions};
 
 use lm_support::tiny_model;
 
@@ -129,20 +129,15 @@ fn a_repeated_sentence_makes_knn_lm_predict_its_continuation() {
     );
     assert!(knn.distribution.prob(target) > 0.9);
 
-    let suggestions = suggest::suggest(
-        &context,
-        &[&corpus],
-        None,
-        &corpus.params,
-        &tokens,
-        &SuggestOptions::default(),
-    )
-    .unwrap();
-    assert!(
-        suggestions[0].text.starts_with(" umbrellas"),
-        "got {:?}",
-        suggestions[0].text
-    );
+    let query = editing::CompletionQuery {
+        context: &tokens,
+        prefix: "",
+        leading_space: true,
+    };
+    let options = editing::CompletionOptions::default();
+    let suggestions =
+        editing::complete(&context, &[&corpus], None, &corpus.params, &query, &options).unwrap();
+    assert_eq!(suggestions[0].text, "umbrellas");
     let support = &suggestions[0].support[0];
     assert!(support.path.as_deref().unwrap().ends_with("zebra.md"));
     assert!("umbrellas".starts_with(&support.sentence[support.mark.clone()]));

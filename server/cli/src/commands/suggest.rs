@@ -5,19 +5,22 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use precedent_engine::datastore::Datastore;
+use precedent_engine::editing::{self, Completion, CompletionOptions, CompletionQuery};
+use precedent_engine::evidence::SupportingSentence;
 use precedent_engine::knnlm::{CorpusIndex, DocumentCache, KnnParams};
 use precedent_engine::lm::LanguageModel;
 use precedent_engine::search::{NeighbourIndex, SearchOptions};
-use precedent_engine::suggest::{self, SuggestOptions, Suggestion, SupportingSentence};
 
 use crate::options::GlobalOptions;
 
 /// Suggest the next words after TEXT, ranked by the kNN-LM, with supporting corpus sentences
 ///
-/// Each suggestion shows the final probability p, the language model's p_LM and the corpus
-/// p_kNN, and under it the corpus sentences (file:line, the word marked [like this]) whose
-/// neighbours carried the probability, with their weights. k, λ and T default to the values
-/// saved in the index by `precedent eval --tune --save`.
+/// The same suggestions an editor gets from `precedent serve` at the end of TEXT: whole words,
+/// and a short phrase where the distribution is confident. Each shows the final probability
+/// p, the language model's p_LM and the corpus p_kNN, and under it the corpus sentences
+/// (file:line, the word marked [like this]) whose neighbours carried the probability, with
+/// their weights. k, λ and T default to the values saved in the index by
+/// `precedent eval --tune --save`.
 ///
 /// Example: precedent suggest --index team.index "To share a report, select"
 #[derive(clap::Args)]
@@ -98,13 +101,15 @@ pub fn open_index(
     Ok(CorpusIndex { index, params })
 }
 
-/// Suggestions for the end of `text`, with the text's own earlier positions as the document cache.
+/// Suggestions for the next word after `text`, with the text's own earlier positions as
+/// the document cache: the editor's completions for a cursor after `text` and a space.
 pub fn suggest_for_text(
     model: &LanguageModel,
     corpus: &CorpusIndex,
     text: &str,
     count: usize,
-) -> anyhow::Result<Vec<Suggestion>> {
+) -> anyhow::Result<Vec<Completion>> {
+    let text = text.trim_end();
     let tokens = model.tokenizer().encode(text)?;
     anyhow::ensure!(!tokens.is_empty(), "the text is empty: nothing to continue");
     let context = model.new_context();
@@ -118,16 +123,21 @@ pub fn suggest_for_text(
             tokens[position + 1],
         );
     }
-    let options = SuggestOptions {
-        count,
-        ..SuggestOptions::default()
+    let query = CompletionQuery {
+        context: &tokens,
+        prefix: "",
+        leading_space: editing::leading_space_after(text.chars().next_back()),
     };
-    Ok(suggest::suggest(
+    let options = CompletionOptions {
+        max_items: count,
+        ..CompletionOptions::default()
+    };
+    Ok(editing::complete(
         &context,
         &[corpus],
         Some(&cache),
         &corpus.params,
-        &tokens,
+        &query,
         &options,
     )?)
 }
@@ -149,16 +159,17 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
 }
 
 /// Human-readable suggestions with their evidence.
-pub fn render(text: &str, suggestions: &[Suggestion]) -> String {
-    let mut out = format!("{text}…\n");
+pub fn render(text: &str, suggestions: &[Completion]) -> String {
+    let mut out = format!("{}…\n", text.trim_end());
     for (rank, s) in suggestions.iter().enumerate() {
         out += &format!(
-            "  {}. {:<18} p {:>5.1}%   p_LM {:>5.1}%   p_kNN {:>5.1}%\n",
+            "  {}. {:<18} p {:>5.1}%   p_LM {:>5.1}%   p_kNN {:>5.1}%{}\n",
             rank + 1,
             format!("{:?}", s.text),
             100.0 * s.probability,
             100.0 * s.lm_probability,
-            100.0 * s.knn_probability
+            100.0 * s.knn_probability,
+            if s.is_phrase { "   (phrase)" } else { "" }
         );
         for support in &s.support {
             out += &format!(
@@ -190,15 +201,16 @@ pub fn marked(support: &SupportingSentence) -> String {
     line.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn to_json(text: &str, suggestions: &[Suggestion]) -> serde_json::Value {
+fn to_json(text: &str, suggestions: &[Completion]) -> serde_json::Value {
     serde_json::json!({
         "text": text,
         "suggestions": suggestions.iter().map(|s| serde_json::json!({
             "text": s.text,
-            "tokens": s.tokens,
+            "phrase": s.is_phrase,
             "p": s.probability,
             "p_lm": s.lm_probability,
             "p_knn": s.knn_probability,
+            "examples": s.support_count,
             "support": s.support.iter().map(|e| serde_json::json!({
                 "path": e.path,
                 "line": e.line,

@@ -3,9 +3,9 @@
 //! distribution is confident.
 
 use super::usage::majority_word;
+use crate::evidence::{supporting_sentences, SupportingSentence};
 use crate::knnlm::{self, CorpusIndex, DocumentCache, KnnParams, KnnPrediction};
 use crate::lm::{Context, LmError};
-use crate::suggest::{supporting_sentences, SupportingSentence};
 
 /// Where completion happens.
 #[derive(Clone, Copy, Debug)]
@@ -159,6 +159,18 @@ pub fn complete(
     Ok(completions)
 }
 
+/// Whether a word written after `previous` (the last character before it, `None` at the
+/// start of a block) starts with a space in byte-level BPE, as " word" does after a word,
+/// whitespace or most punctuation; not after an opening bracket or quote, a slash or a dash.
+pub fn leading_space_after(previous: Option<char>) -> bool {
+    previous.is_some_and(|c| {
+        !matches!(
+            c,
+            '(' | '[' | '{' | '"' | '\'' | '“' | '‘' | '/' | '-' | '—'
+        )
+    })
+}
+
 /// The word part of a token's text when it can start a word here: after its leading space
 /// (required when `leading_space`, forbidden otherwise), beginning with a letter or digit.
 fn word_body(text: &str, leading_space: bool) -> Option<&str> {
@@ -286,4 +298,35 @@ fn best_token(
             (t, knn.map_or(lm, |k| k.interpolate(lm, t)))
         })
         .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_word_takes_a_leading_space_except_after_an_opening_or_a_joiner() {
+        // (the character before the word, whether the word's first token has a space)
+        let cases = [
+            (None, false),
+            (Some('x'), true),
+            (Some(' '), true),
+            (Some('\n'), true),
+            (Some(','), true),
+            (Some('.'), true),
+            (Some(')'), true),
+            (Some('('), false),
+            (Some('“'), false),
+            (Some('"'), false),
+            (Some('/'), false),
+            (Some('-'), false),
+        ];
+        for (previous, expected) in cases {
+            assert_eq!(
+                leading_space_after(previous),
+                expected,
+                "after {previous:?}"
+            );
+        }
+    }
 }

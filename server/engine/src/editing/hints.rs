@@ -12,9 +12,9 @@ use std::ops::Range;
 
 use super::analysis::{BlockAnalysis, Candidate, WordAnalysis};
 use super::usage::majority_word;
+use crate::evidence::{supporting_sentences, SupportingSentence};
 use crate::knnlm::{self, CorpusIndex, KnnParams};
 use crate::lm::{log_sum_exp, Context, LmError};
-use crate::suggest::{supporting_sentences, SupportingSentence};
 
 /// Tokens after the word that the substitution check scores (the rest of the sentence, at
 /// most this many). Measured with `precedent bench hints` on the Debian Reference: 6

@@ -10,7 +10,9 @@ mod usage;
 mod words;
 
 pub use analysis::{analyze_block, AnalysisOptions, BlockAnalysis, Candidate, WordAnalysis};
-pub use completion::{complete, Completion, CompletionOptions, CompletionQuery};
+pub use completion::{
+    complete, leading_space_after, Completion, CompletionOptions, CompletionQuery,
+};
 pub use hints::{
     checked_end, checked_hints, hint_candidates, sentence_start, substitution_log_ratio,
     word_choice_hints, Hint, HintCandidate, HintThresholds, RIGHT_CONTEXT_TOKENS,

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use super::analysis::{Candidate, WordAnalysis};
 use super::words::corpus_word;
+use crate::evidence::{supporting_sentences, SupportingSentence};
 use crate::knnlm::{CorpusIndex, KnnParams};
-use crate::suggest::{supporting_sentences, SupportingSentence};
 
 /// What the corpus says about one written word.
 #[derive(Clone, Debug)]

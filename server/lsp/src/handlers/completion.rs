@@ -47,15 +47,10 @@ pub fn completion(request: &DocumentRequest, position: Position) -> Option<Compl
         let previous = block.checked_sub(1)?;
         (format!("{}\n\n", prose.block_text(previous)), false)
     } else {
-        let space = match char_before {
-            None => false,
-            Some(c) if c.is_whitespace() => true,
-            Some(c) => !matches!(
-                c,
-                '(' | '[' | '{' | '"' | '\'' | '“' | '‘' | '/' | '-' | '—'
-            ),
-        };
-        (before_trimmed.to_string(), space)
+        (
+            before_trimmed.to_string(),
+            editing::leading_space_after(char_before),
+        )
     };
     // Typed right after punctuation ("end.|"): the inserted word brings its space.
     let insert_space = leading_space && !char_before.is_some_and(char::is_whitespace);

@@ -8,7 +8,7 @@ pub mod status;
 
 use std::sync::Arc;
 
-use precedent_engine::suggest::SupportingSentence;
+use precedent_engine::evidence::SupportingSentence;
 
 use crate::config::Settings;
 use crate::documents::Snapshot;

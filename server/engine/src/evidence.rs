@@ -1,0 +1,57 @@
+//! Evidence: the corpus sentences behind a prediction, found from the neighbours that
+//! carried a token's probability.
+
+use std::ops::Range;
+
+use crate::knnlm::{CorpusIndex, Evidence, NeighbourSource};
+
+/// A neighbour shown as evidence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SupportingSentence {
+    /// Source file, or `None` for the document being written.
+    pub path: Option<String>,
+    pub line: u32,
+    pub column: u32,
+    pub sentence: String,
+    /// Bytes of the supporting token within `sentence`.
+    pub mark: Range<usize>,
+    /// Weight of this neighbour in p_kNN.
+    pub weight: f32,
+}
+
+/// The corpus sentences behind `token`: neighbours whose value is `token`, heaviest first.
+pub fn supporting_sentences(
+    corpora: &[&CorpusIndex],
+    evidence: &[Evidence],
+    token: u32,
+    max: usize,
+) -> Vec<SupportingSentence> {
+    evidence
+        .iter()
+        .filter(|e| e.token == token)
+        .filter_map(|e| match e.source {
+            NeighbourSource::Corpus { corpus, entry } => corpora
+                .get(corpus)
+                .and_then(|c| corpus_sentence(c, entry, e.weight)),
+            NeighbourSource::Document(_) => None,
+        })
+        .take(max)
+        .collect()
+}
+
+fn corpus_sentence(corpus: &CorpusIndex, entry: u32, weight: f32) -> Option<SupportingSentence> {
+    let store = corpus.store();
+    let provenance = store.provenance().get(entry as usize)?;
+    let document = store.document(provenance.document)?;
+    let sentence = store.sentence(provenance.document, provenance.sentence)?;
+    let end = (provenance.end as usize).min(sentence.text.len());
+    let start = (provenance.start as usize).min(end);
+    Some(SupportingSentence {
+        path: Some(document.path.to_string()),
+        line: provenance.line,
+        column: provenance.column,
+        sentence: sentence.text.to_string(),
+        mark: start..end,
+        weight,
+    })
+}
