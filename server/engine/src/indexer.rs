@@ -108,7 +108,16 @@ pub fn build_index(
     let previous = if options.full_rebuild {
         None
     } else {
-        open_previous(out, &manifest.fingerprint)
+        open_previous(out, &manifest.fingerprint).filter(|store| {
+            let same = Encoding::from_metadata(store.metadata()) == Encoding::of(options);
+            if !same {
+                tracing::info!(
+                    "the previous index was built with another window, stride or inline-code \
+                     setting: re-encoding every document"
+                );
+            }
+            same
+        })
     };
     let reusable = previous
         .as_ref()
@@ -166,6 +175,7 @@ pub fn build_index(
         "model": manifest.name,
         "window": options.window,
         "stride": options.stride,
+        "keep_inline_code": options.corpus.keep_inline_code,
         "documents": report.documents,
     }));
     drop(previous);
@@ -189,6 +199,46 @@ fn open_previous(out: &Path, fingerprint: &str) -> Option<Datastore> {
         Err(error) => {
             tracing::warn!("not reusing the previous index: {error}");
             None
+        }
+    }
+}
+
+/// How an index turned its documents into entries, as recorded in its metadata. Held-out
+/// text is read and scored the same way, and a re-index reuses entries only when this is
+/// unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Encoding {
+    pub window: usize,
+    pub stride: usize,
+    pub keep_inline_code: bool,
+}
+
+impl Encoding {
+    pub fn of(options: &IndexOptions) -> Encoding {
+        Encoding {
+            window: options.window,
+            stride: options.stride,
+            keep_inline_code: options.corpus.keep_inline_code,
+        }
+    }
+
+    /// The encoding recorded in an index's metadata; what is missing is the default (indexes
+    /// from before the inline-code setting dropped inline code).
+    pub fn from_metadata(metadata: &serde_json::Value) -> Encoding {
+        let default = Encoding::of(&IndexOptions::default());
+        let number = |name: &str, default: usize| {
+            metadata
+                .get(name)
+                .and_then(serde_json::Value::as_u64)
+                .map_or(default, |n| n as usize)
+        };
+        Encoding {
+            window: number("window", default.window),
+            stride: number("stride", default.stride),
+            keep_inline_code: metadata
+                .get("keep_inline_code")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(default.keep_inline_code),
         }
     }
 }

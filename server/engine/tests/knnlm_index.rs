@@ -187,6 +187,48 @@ fn reindexing_reuses_unchanged_documents_and_equals_a_full_rebuild() {
 }
 
 #[test]
+fn reindexing_with_other_windows_or_inline_code_re_encodes_every_document() {
+    let dir = tempfile::tempdir().unwrap();
+    distinctive_corpus(dir.path());
+    let out = dir.path().join("corpus.index");
+    let first = index(dir.path(), &out, false);
+    // (what changes, documents reused by the re-index)
+    let changes: [(&str, fn(&mut IndexOptions)); 4] = [
+        ("nothing", |_| {}),
+        ("the window", |o| o.window = 48),
+        ("the stride", |o| o.stride = 16),
+        ("inline code kept", |o| o.corpus.keep_inline_code = true),
+    ];
+    for (what, change) in changes {
+        let mut options = IndexOptions {
+            window: 64,
+            stride: 32,
+            ..IndexOptions::default()
+        };
+        change(&mut options);
+        // Back to the first settings, then the change.
+        index(dir.path(), &out, true);
+        let report = indexer::build_index(
+            tiny_model(),
+            &[dir.path().to_path_buf()],
+            &out,
+            &options,
+            &mut |_| {},
+        )
+        .unwrap();
+        let expected = if what == "nothing" {
+            first.documents
+        } else {
+            0
+        };
+        assert_eq!(report.reused_documents, expected, "changed: {what}");
+        let encoding =
+            indexer::Encoding::from_metadata(Datastore::open(&out, None).unwrap().metadata());
+        assert_eq!(encoding, indexer::Encoding::of(&options), "changed: {what}");
+    }
+}
+
+#[test]
 fn an_index_of_another_model_is_refused_with_how_to_rebuild() {
     let dir = tempfile::tempdir().unwrap();
     distinctive_corpus(dir.path());

@@ -22,7 +22,8 @@ pub struct Snapshot {
     pub lines: LineIndex,
     /// Byte offset where the latest edit ended: the writer is typing there.
     pub last_edit: Option<usize>,
-    prose: OnceLock<Option<Arc<Prose>>>,
+    /// The prose without and with inline code, each extracted when first asked for.
+    prose: [OnceLock<Option<Arc<Prose>>>; 2],
 }
 
 impl Snapshot {
@@ -40,7 +41,7 @@ impl Snapshot {
             version,
             text,
             last_edit,
-            prose: OnceLock::new(),
+            prose: Default::default(),
         }
     }
 
@@ -48,22 +49,22 @@ impl Snapshot {
         self.uri.to_file_path().ok()
     }
 
-    /// The document's prose (`None` when it has none, e.g. empty or only code).
-    pub fn prose(&self) -> Option<Arc<Prose>> {
-        self.prose
+    /// The document's prose (`None` when it has none, e.g. empty or only code), extracted
+    /// as the corpus was: with or without the text of inline code.
+    pub fn prose(&self, keep_inline_code: bool) -> Option<Arc<Prose>> {
+        self.prose[usize::from(keep_inline_code)]
             .get_or_init(|| {
                 let path = self
                     .path()
                     .unwrap_or_else(|| PathBuf::from(self.uri.path()));
                 let format = format_of(&self.language_id, &path);
-                Document::from_bytes(
-                    &path,
-                    format,
-                    self.text.as_bytes(),
-                    &CorpusConfig::default(),
-                )
-                .ok()
-                .map(|document| Arc::new(Prose::new(document)))
+                let config = CorpusConfig {
+                    keep_inline_code,
+                    ..CorpusConfig::default()
+                };
+                Document::from_bytes(&path, format, self.text.as_bytes(), &config)
+                    .ok()
+                    .map(|document| Arc::new(Prose::new(document)))
             })
             .clone()
     }
@@ -177,7 +178,7 @@ mod tests {
         let uri = Url::parse("file:///tmp/a.md").unwrap();
         let text = "# Title\n\nWrite the **house** style.\n";
         let snapshot = Snapshot::new(uri, "markdown".into(), 1, text.into(), None);
-        let prose = snapshot.prose().unwrap();
+        let prose = snapshot.prose(false).unwrap();
         assert_eq!(prose.text(), "Title\n\nWrite the house style.");
         let house = prose.text().find("house").unwrap();
         let source = prose.source_range(&snapshot, house..house + 5);
@@ -187,5 +188,23 @@ mod tests {
             house + 6
         );
         assert_eq!(prose.block_at(house), Some(1));
+    }
+
+    #[test]
+    fn inline_code_is_in_the_prose_only_when_the_corpus_kept_it() {
+        let uri = Url::parse("file:///tmp/a.md").unwrap();
+        let text = "Edit the `sources.list` file.\n";
+        let snapshot = Snapshot::new(uri, "markdown".into(), 1, text.into(), None);
+        // (keep inline code, the prose)
+        for (keep, expected) in [
+            (false, "Edit the file."),
+            (true, "Edit the sources.list file."),
+        ] {
+            assert_eq!(
+                snapshot.prose(keep).unwrap().text(),
+                expected,
+                "keep {keep}"
+            );
+        }
     }
 }

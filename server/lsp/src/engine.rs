@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use dashmap::DashMap;
 use precedent_engine::datastore::Datastore;
 use precedent_engine::editing::{self, AnalysisOptions, BlockAnalysis, Hint, HintThresholds};
+use precedent_engine::indexer::Encoding;
 use precedent_engine::knnlm::{CorpusIndex, DocumentCache, KnnParams};
 use precedent_engine::lm::{Context, LanguageModel, LmError};
 use precedent_engine::search::{NeighbourIndex, SearchOptions};
@@ -51,6 +52,9 @@ pub struct LoadedIndex {
 pub struct Corpora {
     pub indexes: Vec<Arc<LoadedIndex>>,
     pub params: KnnParams,
+    /// Whether the corpus kept the text of inline code, so the document's prose must too
+    /// (the first index's setting, like the parameters).
+    pub keep_inline_code: bool,
     /// Identifies the indexes and k: analyses made with other corpora are not reused.
     pub key: u64,
 }
@@ -220,6 +224,9 @@ impl Engine {
             .map(|i| i.corpus.params.clone())
             .unwrap_or_default()
             .with_overrides(overrides);
+        let keep_inline_code = indexes
+            .first()
+            .is_some_and(|i| Encoding::from_metadata(i.corpus.store().metadata()).keep_inline_code);
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         for index in &indexes {
             index.path.hash(&mut hasher);
@@ -231,6 +238,7 @@ impl Engine {
             Corpora {
                 indexes,
                 params,
+                keep_inline_code,
                 key,
             },
             errors,

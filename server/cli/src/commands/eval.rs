@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use precedent_engine::corpus::CorpusConfig;
 use precedent_engine::evaluate::{self, EvalOptions};
+use precedent_engine::indexer::Encoding;
 use precedent_engine::knnlm::KnnParams;
 
 use super::suggest::{open_index, KnnOverrides};
@@ -46,19 +48,15 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
     let model = global.load_model()?;
     let corpus = open_index(&model, &args.index, &args.knn)
         .with_context(|| format!("cannot use the index {}", args.index.display()))?;
-    let metadata = corpus.store().metadata().clone();
-    let window = metadata
-        .get("window")
-        .and_then(|v| v.as_u64())
-        .unwrap_or(512) as usize;
-    let stride = metadata
-        .get("stride")
-        .and_then(|v| v.as_u64())
-        .unwrap_or(256) as usize;
+    // Held-out text is read and windowed as the index's documents were.
+    let encoding = Encoding::from_metadata(corpus.store().metadata());
     let options = EvalOptions {
-        corpus: Default::default(),
-        window,
-        stride,
+        corpus: CorpusConfig {
+            keep_inline_code: encoding.keep_inline_code,
+            ..CorpusConfig::default()
+        },
+        window: encoding.window,
+        stride: encoding.stride,
         tune: args.tune,
     };
     let report = evaluate::evaluate(

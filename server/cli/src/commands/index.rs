@@ -37,6 +37,10 @@ pub struct Args {
     /// How far consecutive windows advance (each token keeps at least window − stride tokens of context)
     #[arg(long, default_value_t = 256)]
     pub stride: usize,
+    /// Keep the text of inline code (`x` in Markdown, <code> in HTML...) in the prose
+    /// instead of dropping it; recorded in the index, so `eval` reads held-out text alike
+    #[arg(long)]
+    pub keep_inline_code: bool,
     /// Re-encode every document even when the previous index has it
     #[arg(long)]
     pub full: bool,
@@ -51,6 +55,7 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
         ..IndexOptions::default()
     };
     options.corpus.exclude = args.exclude.clone();
+    options.corpus.keep_inline_code = args.keep_inline_code;
     let mut progress = Progress::new();
     let report = indexer::build_index(&model, &args.inputs, &args.out, &options, &mut |p| {
         progress.update(p)

@@ -30,7 +30,7 @@ pub fn completion(request: &DocumentRequest, position: Position) -> Option<Compl
     let word = word_around(text, cursor);
     let prefix_start = word.start;
     let prefix = &text[prefix_start..cursor];
-    let prose = snapshot.prose()?;
+    let prose = snapshot.prose(corpora.keep_inline_code)?;
     let prose_offset = prose.prose_offset(snapshot, prefix_start);
     if !in_prose(snapshot, &prose, prose_offset, prefix_start) {
         return None;

@@ -30,7 +30,7 @@ pub fn diagnostics(
     if !settings.hints.enabled || corpora.indexes.is_empty() {
         return Some(Vec::new());
     }
-    let Some(prose) = snapshot.prose() else {
+    let Some(prose) = snapshot.prose(corpora.keep_inline_code) else {
         return Some(Vec::new());
     };
     let edited_block = snapshot

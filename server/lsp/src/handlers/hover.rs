@@ -26,7 +26,7 @@ pub fn hover(request: &DocumentRequest, position: Position) -> Option<Hover> {
     if word.is_empty() {
         return None;
     }
-    let prose = snapshot.prose()?;
+    let prose = snapshot.prose(corpora.keep_inline_code)?;
     let prose_start = prose.prose_offset(snapshot, word.start);
     if !prose.text()[prose_start..].starts_with(&text[word.clone()]) {
         return None; // not prose: code, front matter, markup
