@@ -165,24 +165,21 @@ impl DocumentCache {
     /// Adds the key of a context and the token that followed it.
     pub fn push(&mut self, key: &[f32], next_token: u32) {
         assert_eq!(key.len(), self.dim, "key dimension");
-        if !matches!(
-            self.runs.last(),
+        match self.runs.last_mut() {
             Some(CacheRun {
-                keys: RunKeys::Owned(_),
+                keys: RunKeys::Owned(keys),
+                tokens,
                 ..
-            })
-        ) {
-            self.runs.push(CacheRun {
-                keys: RunKeys::Owned(Vec::new()),
+            }) => {
+                keys.extend_from_slice(key);
+                tokens.push(next_token);
+            }
+            _ => self.runs.push(CacheRun {
+                keys: RunKeys::Owned(key.to_vec()),
                 first: 0,
-                tokens: Vec::new(),
-            });
+                tokens: vec![next_token],
+            }),
         }
-        let run = self.runs.last_mut().expect("pushed above");
-        if let RunKeys::Owned(keys) = &mut run.keys {
-            keys.extend_from_slice(key);
-        }
-        run.tokens.push(next_token);
     }
 
     /// Adds `next_tokens.len()` entries whose keys are rows `first..` of `keys` (rows of
