@@ -222,6 +222,15 @@ impl Encoding {
         }
     }
 
+    /// How to read text (held-out documents, a document being written) as this index's
+    /// documents were read.
+    pub fn corpus_config(&self) -> CorpusConfig {
+        CorpusConfig {
+            keep_inline_code: self.keep_inline_code,
+            ..CorpusConfig::default()
+        }
+    }
+
     /// The encoding recorded in an index's metadata; what is missing is the default (indexes
     /// from before the inline-code setting dropped inline code).
     pub fn from_metadata(metadata: &serde_json::Value) -> Encoding {

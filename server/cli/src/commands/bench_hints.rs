@@ -4,8 +4,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use precedent_engine::corpus::{self, CorpusConfig};
+use precedent_engine::corpus;
 use precedent_engine::editing::{self, AnalysisOptions, BlockAnalysis, HintThresholds};
+use precedent_engine::indexer::Encoding;
 use precedent_engine::random::SplitMix64;
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -73,7 +74,9 @@ struct Swap {
 pub fn run(global: &GlobalOptions, args: &HintsArgs) -> anyhow::Result<()> {
     let model = global.load_model()?;
     let corpus = open_index(&model, &args.index, &args.knn)?;
-    let documents = corpus::read_corpus(&args.held_out, &CorpusConfig::default())?;
+    // Held-out prose read as the server reads a document for this index.
+    let config = Encoding::from_metadata(corpus.store().metadata()).corpus_config();
+    let documents = corpus::read_corpus(&args.held_out, &config)?;
     let blocks: Vec<String> = documents
         .documents
         .iter()

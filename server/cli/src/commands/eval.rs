@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use precedent_engine::corpus::CorpusConfig;
 use precedent_engine::evaluate::{self, EvalOptions};
 use precedent_engine::indexer::Encoding;
 use precedent_engine::knnlm::KnnParams;
@@ -51,10 +50,7 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
     // Held-out text is read and windowed as the index's documents were.
     let encoding = Encoding::from_metadata(corpus.store().metadata());
     let options = EvalOptions {
-        corpus: CorpusConfig {
-            keep_inline_code: encoding.keep_inline_code,
-            ..CorpusConfig::default()
-        },
+        corpus: encoding.corpus_config(),
         window: encoding.window,
         stride: encoding.stride,
         tune: args.tune,
