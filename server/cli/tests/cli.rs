@@ -252,3 +252,48 @@ fn every_command_has_help() {
         );
     }
 }
+
+#[test]
+fn suggest_offers_the_corpus_continuation_with_its_evidence_as_json() {
+    let model_dir = test_model_dir();
+    let model = model_dir.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    let sentence = "The zebra council approves purple umbrellas every Thursday.";
+    std::fs::write(corpus.join("zebra.md"), [sentence; 12].join(" ")).unwrap();
+    let index = dir.path().join("corpus.index");
+    let index = index.to_str().unwrap();
+    let output = precedent(&[
+        "index",
+        corpus.to_str().unwrap(),
+        "--out",
+        index,
+        "--window",
+        "64",
+        "--stride",
+        "32",
+        "--model",
+        model,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let text = "Minutes. The zebra council approves purple";
+    let output = precedent(&[
+        "suggest", text, "--index", index, "--lambda", "0.9", "--json", "--model", model,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_str(stdout(&output)).unwrap();
+    assert_eq!(json["text"], text);
+    let top = &json["suggestions"][0];
+    assert_eq!(top["text"], "umbrellas", "{json:#}");
+    assert_eq!(top["phrase"], false);
+    assert!(top["p_knn"].as_f64().unwrap() > 0.9, "{top:#}");
+    assert!(top["examples"].as_u64().unwrap() >= 3, "{top:#}");
+    let support = &top["support"][0];
+    assert!(support["path"].as_str().unwrap().ends_with("zebra.md"));
+    assert_eq!(support["sentence"], sentence);
+    let mark = (support["mark"][0].as_u64().unwrap() as usize)
+        ..(support["mark"][1].as_u64().unwrap() as usize);
+    assert!("umbrellas".starts_with(&sentence[mark]), "{support:#}");
+}
