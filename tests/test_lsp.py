@@ -121,6 +121,7 @@ def test_completion_hover_hint_and_quick_fix(precedent_bin, tiny_model, corpus_i
         assert status["model"] is not None and status["modelError"] is None
         assert [i["path"] for i in status["indexes"]] == [str(corpus_index)]
         assert status["indexes"][0]["documents"] == 1
+        assert status["indexes"][0]["keepInlineCode"] is False
         assert (status["k"], status["lambda"], status["temperature"]) == (8, 0.5, 1.0)
         assert (status["documentCache"], status["documentCacheSkipRecent"]) == (False, 4)
     finally:

@@ -2,6 +2,7 @@
 
 use std::time::SystemTime;
 
+use precedent_engine::indexer::Encoding;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::LoadedIndex;
@@ -28,6 +29,8 @@ pub struct IndexStatus {
     pub entries: usize,
     pub documents: usize,
     pub modified: Option<String>,
+    /// The index's documents kept the text of inline code (so documents are read that way).
+    pub keep_inline_code: bool,
 }
 
 impl IndexStatus {
@@ -41,6 +44,8 @@ impl IndexStatus {
             entries: index.corpus.store().len(),
             documents: index.documents,
             modified,
+            keep_inline_code: Encoding::from_metadata(index.corpus.store().metadata())
+                .keep_inline_code,
         }
     }
 }
