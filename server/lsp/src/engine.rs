@@ -45,6 +45,8 @@ pub struct LoadedIndex {
     pub corpus: CorpusIndex,
     pub loaded_at: SystemTime,
     pub documents: usize,
+    /// How its documents were read and windowed (from its metadata, read once at load).
+    pub encoding: Encoding,
 }
 
 /// The corpora one document retrieves from, and the parameters in force.
@@ -184,6 +186,7 @@ impl Engine {
             .map_err(|e| e.to_string())?;
         let documents = store.document_count();
         let params = KnnParams::from_metadata(store.metadata());
+        let encoding = Encoding::from_metadata(store.metadata());
         let index = NeighbourIndex::new(Arc::new(store), SearchOptions::default())
             .map_err(|e| e.to_string())?;
         let loaded = Arc::new(LoadedIndex {
@@ -191,6 +194,7 @@ impl Engine {
             corpus: CorpusIndex { index, params },
             loaded_at: SystemTime::now(),
             documents,
+            encoding,
         });
         tracing::info!(index = %path.display(), entries = loaded.corpus.store().len(), "opened index");
         self.indexes
@@ -224,9 +228,7 @@ impl Engine {
             .map(|i| i.corpus.params.clone())
             .unwrap_or_default()
             .with_overrides(overrides);
-        let keep_inline_code = indexes
-            .first()
-            .is_some_and(|i| Encoding::from_metadata(i.corpus.store().metadata()).keep_inline_code);
+        let keep_inline_code = indexes.first().is_some_and(|i| i.encoding.keep_inline_code);
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         for index in &indexes {
             index.path.hash(&mut hasher);

@@ -2,7 +2,6 @@
 
 use std::time::SystemTime;
 
-use precedent_engine::indexer::Encoding;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::LoadedIndex;
@@ -44,8 +43,7 @@ impl IndexStatus {
             entries: index.corpus.store().len(),
             documents: index.documents,
             modified,
-            keep_inline_code: Encoding::from_metadata(index.corpus.store().metadata())
-                .keep_inline_code,
+            keep_inline_code: index.encoding.keep_inline_code,
         }
     }
 }
