@@ -266,32 +266,38 @@ fn a_word_the_corpus_would_not_use_gets_a_hint_and_its_usage_shows_why() {
 }
 
 #[test]
-fn a_substitution_check_reads_the_sentence_of_its_word() {
+fn a_substitution_check_reads_its_word_and_a_few_tokens_of_the_rest_of_its_sentence() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = corpus(dir.path());
     let text = "Notes follow. Our zebra council approves purple umbrellas on Monday! Then tea";
     let analysis = analyze(&corpus, text, None);
-    // (word, what its check reads: from its sentence's start to the end of the sentence)
+    // (word, the text of the tokens its check reads, whether it scores a paragraph break)
     let cases = [
-        ("follow", "Notes follow."),
-        (
-            "council",
-            " Our zebra council approves purple umbrellas on Monday!",
-        ),
-        (
-            "Monday",
-            " Our zebra council approves purple umbrellas on Monday!",
-        ),
-        ("tea", " Then tea"),
+        ("follow", " follow.", false),
+        // The rest of the sentence is longer than RIGHT_CONTEXT_TOKENS tokens: cut there.
+        ("council", " council approves purple umbrellas", false),
+        ("Monday", " Monday!", false),
+        ("tea", " tea", true),
     ];
-    for (word, read) in cases {
+    for (word, read, paragraph_break) in cases {
         let analysed = analysis
             .words
             .iter()
             .find(|w| &text[w.bytes.clone()] == word)
             .unwrap();
-        let checked =
-            editing::sentence_start(&analysis, analysed)..editing::checked_end(&analysis, analysed);
-        assert_eq!(&text[checked], read, "{word}");
+        let checked = editing::checked_tokens(&analysis, analysed);
+        let tokens = &analysis.tokens[checked.tokens.clone()];
+        let bytes = tokens[0].bytes.start..tokens.last().unwrap().bytes.end;
+        assert_eq!(&text[bytes], read, "{word}");
+        assert_eq!(checked.paragraph_break, paragraph_break, "{word}");
+        assert_eq!(
+            analysis.tokens[checked.word_end - 1].bytes.end,
+            analysed.bytes.end,
+            "{word}"
+        );
+        if word == "council" {
+            let rest = checked.tokens.end - checked.word_end;
+            assert_eq!(rest, editing::RIGHT_CONTEXT_TOKENS);
+        }
     }
 }

@@ -361,9 +361,10 @@ impl Engine {
     }
 
     /// The word-choice hints of an analysed block. The substitution check runs the model
-    /// once per candidate word, so its result is cached by what decides it: the word, the
-    /// preferred word and the word's sentence up to the end of what the check reads. An
-    /// edit re-checks the words of the sentences it touches, not the rest of the block.
+    /// once per candidate word, so its result is cached by what decides it: the word's
+    /// sentence up to the word, the preferred word and the tokens the check reads after
+    /// the word's start. An edit re-checks only the words whose sentence changed before
+    /// them or within the few tokens each check reads after them.
     pub fn hints(
         &self,
         uri: &Url,
@@ -385,15 +386,15 @@ impl Engine {
             |candidate| {
                 let word = candidate.word;
                 let sentence = editing::sentence_start(analysis, word);
-                let read = &analysis.text[sentence..editing::checked_end(analysis, word)];
-                let key = (
-                    corpora.key,
-                    text_hash(&format!(
-                        "{}\u{0}{}\u{0}{read}",
-                        word.bytes.start - sentence,
-                        candidate.preferred
-                    )),
-                );
+                let read = editing::checked_tokens(analysis, word);
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                analysis.text[sentence..word.bytes.start].hash(&mut hasher);
+                candidate.preferred.hash(&mut hasher);
+                read.paragraph_break.hash(&mut hasher);
+                for token in &analysis.tokens[read.tokens] {
+                    token.id.hash(&mut hasher);
+                }
+                let key = (corpora.key, hasher.finish());
                 if let Some(&log_ratio) = self.substitutions.lock().unwrap().get(&key) {
                     return Some(log_ratio);
                 }

@@ -213,7 +213,7 @@ pub fn checked_hints(
 /// ln p(preferred word + rest) − ln p(written word + rest), both after the same left
 /// context, under kNN-LM (corpus neighbours, no document cache). "rest" is the block's text
 /// after the written word up to the end of its sentence, at most [`RIGHT_CONTEXT_TOKENS`]
-/// tokens; when the sentence ends with the word, a paragraph break.
+/// tokens; when the sentence ends with the word, a paragraph break ([`checked_tokens`]).
 ///
 /// The written side is read from the analysis (which scored the block as written), so only
 /// the preferred side runs the model, as a branch of `context`'s KV cache: right after
@@ -226,46 +226,32 @@ pub fn substitution_log_ratio(
     candidate: &HintCandidate,
 ) -> Result<f32, LmError> {
     let word = candidate.word;
-    let text = &analysis.text;
     let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
     let first = word.token_index;
     if first == 0 {
         return Ok(0.0); // no left context to compare the two words in
     }
-    // The word's tokens in the block, then the rest's.
-    let word_end = first
-        + analysis.tokens[first..]
-            .iter()
-            .take_while(|t| t.bytes.start < word.bytes.end)
-            .count();
-    let rest_end = checked_end(analysis, word);
-    let rest_tokens = analysis.tokens[word_end..]
-        .iter()
-        .take_while(|t| t.bytes.start < rest_end)
-        .count()
-        .min(RIGHT_CONTEXT_TOKENS);
+    let read = checked_tokens(analysis, word);
     // The written word with its leading whitespace, as its first token carries it.
-    let lead = &text[analysis.tokens[first].bytes.start..word.bytes.start];
+    let lead = &analysis.text[analysis.tokens[first].bytes.start..word.bytes.start];
     let tokenizer = context.model().tokenizer();
     let mut preferred = tokenizer.encode(&format!("{lead}{}", candidate.preferred))?;
+    let left = &ids[..first];
 
-    if text[word.bytes.end..rest_end].trim().is_empty() {
-        // The sentence ends with the word: score a paragraph break after either word.
+    if read.paragraph_break {
         let paragraph_break = tokenizer.encode("\n\n")?;
-        let mut written = ids[first..word_end].to_vec();
+        let mut written = ids[first..read.word_end].to_vec();
         written.extend(&paragraph_break);
         preferred.extend(&paragraph_break);
-        let left = &ids[..first];
         let with_preferred = score_branch(context, corpora, params, left, &preferred)?;
         let with_written = score_branch(context, corpora, params, left, &written)?;
         return Ok(with_preferred - with_written);
     }
 
-    let written = first..word_end + rest_tokens;
-    preferred.extend(&ids[word_end..written.end]);
-    let with_preferred = score_branch(context, corpora, params, &ids[..first], &preferred)?;
+    preferred.extend(&ids[read.word_end..read.tokens.end]);
+    let with_preferred = score_branch(context, corpora, params, left, &preferred)?;
     let mut with_written = 0.0;
-    for target in written {
+    for target in read.tokens {
         let position = target - 1;
         let (Some(lm), Some(key)) = (analysis.next_log_prob(position), analysis.key(position))
         else {
@@ -276,16 +262,45 @@ pub fn substitution_log_ratio(
     Ok(with_preferred - with_written)
 }
 
-/// End (in the block's text) of what the substitution check of `word` reads: the rest of
-/// its sentence. A check's result depends on the text up to here and nothing after it.
-pub fn checked_end(analysis: &BlockAnalysis, word: &WordAnalysis) -> usize {
+/// What the substitution check of a word reads after the text before it: the word's tokens,
+/// then the rest of its sentence, at most [`RIGHT_CONTEXT_TOKENS`] tokens. Its result
+/// depends on nothing else but the preferred word, so callers can cache it by these.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedTokens {
+    /// Indices into the block's tokens: the word's, then the rest's.
+    pub tokens: Range<usize>,
+    /// The first token after the word.
+    pub word_end: usize,
+    /// Only blank text follows the word in its sentence: the check scores a paragraph break
+    /// after either word instead of the rest.
+    pub paragraph_break: bool,
+}
+
+pub fn checked_tokens(analysis: &BlockAnalysis, word: &WordAnalysis) -> CheckedTokens {
+    let first = word.token_index;
+    let word_end = first
+        + analysis.tokens[first..]
+            .iter()
+            .take_while(|t| t.bytes.start < word.bytes.end)
+            .count();
     let rest = &analysis.text[word.bytes.end..];
-    word.bytes.end + sentence_end(rest)
+    let end_of_sentence = word.bytes.end + sentence_end(rest);
+    let rest_tokens = analysis.tokens[word_end..]
+        .iter()
+        .take_while(|t| t.bytes.start < end_of_sentence)
+        .count()
+        .min(RIGHT_CONTEXT_TOKENS);
+    CheckedTokens {
+        tokens: first..word_end + rest_tokens,
+        word_end,
+        paragraph_break: analysis.text[word.bytes.end..end_of_sentence]
+            .trim()
+            .is_empty(),
+    }
 }
 
 /// Start (in the block's text) of the sentence of `word`: just after the previous . ! ? or
-/// line end, or the block's start. What a check reads from here to [`checked_end`] decides
-/// its result; the text before the sentence changes it little.
+/// line end, or the block's start. A check's result depends little on the text before it.
 pub fn sentence_start(analysis: &BlockAnalysis, word: &WordAnalysis) -> usize {
     analysis.text[..word.bytes.start]
         .char_indices()

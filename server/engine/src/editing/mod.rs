@@ -14,8 +14,8 @@ pub use completion::{
     complete, leading_space_after, Completion, CompletionOptions, CompletionQuery,
 };
 pub use hints::{
-    checked_end, checked_hints, hint_candidates, sentence_start, substitution_log_ratio,
-    word_choice_hints, Hint, HintCandidate, HintThresholds, RIGHT_CONTEXT_TOKENS,
+    checked_hints, checked_tokens, hint_candidates, sentence_start, substitution_log_ratio,
+    word_choice_hints, CheckedTokens, Hint, HintCandidate, HintThresholds, RIGHT_CONTEXT_TOKENS,
 };
 pub use usage::{similar_usage, Preferred, Usage};
 pub use words::{block_ranges, corpus_word, words_with_tokens, WordAt};
