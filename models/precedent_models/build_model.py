@@ -19,7 +19,7 @@ from pathlib import Path
 import onnx
 
 from . import llama
-from .onnx_graph import build_graph
+from .onnx_graph import PAST_BUFFER, build_graph
 from .tokenizer_json import build_tokenizer_json
 from .version import CONVERTER_VERSION
 
@@ -48,6 +48,7 @@ def manifest(config: llama.LlamaConfig, name: str, fingerprint: str, special: di
         "max_positions": config.max_positions,
         "add_bos": False,
         "special_tokens": special,
+        "past_buffer": PAST_BUFFER,
         "inputs": {
             "input_ids": "input_ids",
             "position_ids": "position_ids",

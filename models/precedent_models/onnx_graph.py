@@ -17,6 +17,11 @@ from .quant import BLOCK, Q4_1, Q8_0
 OPSET = 21
 NEG_INF = float("-inf")
 ATTENTION = "gqa"  # "gqa": ONNX Runtime's fused GroupQueryAttention; "manual": plain ops
+# How the graph treats its past key/value inputs (models/MANIFEST.md, "past_buffer"):
+# "shared" - GroupQueryAttention: the valid past is read from the positions, the past may be a
+#            longer buffer, and a present output bound to that same buffer is written in place
+#            (no copy of the cache per token); "exact" - the past holds exactly the earlier tokens.
+PAST_BUFFER = "shared" if ATTENTION == "gqa" else "exact"
 ACCURACY_LEVEL = 4  # int8 activations: ~15x faster than exact on these CPUs (DESIGN.md §4a)
 
 
@@ -167,25 +172,32 @@ def build_graph(config: LlamaConfig, weights: LlamaWeights, variant: str) -> onn
         def head(v):  # tied: the one stored table, transposed when the session loads
             return g.op("MatMul", [v, g.op("Transpose", [table], perm=[1, 0])], "lm_head")
 
-
-    # Causal mask from absolute positions: key j is visible to a query at position p iff j <= p.
-    seq_len = g.op("Shape", [input_ids], start=1, end=2)
-    past_len = g.op("Shape", [past[0][0]], start=2, end=3)
-    total = g.op("Squeeze", [g.op("Add", [past_len, seq_len]), g.const_i64("axis0", [0])])
-    zero, one = g.init("zero_i64", np.array(0, np.int64)), g.init("one_i64", np.array(1, np.int64))
-    key_pos = g.op("Range", [zero, total, one], "key_positions")
-    query_pos = g.op("Unsqueeze", [position_ids, g.const_i64("axis2", [2])])
-    hidden_key = g.op("Greater", [key_pos, query_pos])  # [b, s, T]
-    mask = g.op(
-        "Where",
-        [hidden_key, g.init("neg_inf", np.array(NEG_INF, np.float32)), g.init("zero_f", np.array(0, np.float32))],
-    )
-    mask = g.op("Unsqueeze", [mask, g.const_i64("mask_axes", [1, 2])], "mask")  # [b, 1, 1, s, T]
-    # GroupQueryAttention's view of the same lengths: total length, and total - 1 per sequence.
-    total_i32 = g.op("Cast", [total], to=TensorProto.INT32)
-    batch = g.op("Shape", [input_ids], start=0, end=1)
-    last_index = g.op("Sub", [total_i32, g.init("one_i32", np.array(1, np.int32))])
-    seqlens_k = g.op("Expand", [g.op("Reshape", [last_index, g.const_i64("one_elem", [1])]), batch])
+    if ATTENTION == "manual":
+        # Causal mask from absolute positions: key j is visible to a query at position p iff
+        # j <= p. This path needs the past to hold exactly the earlier positions.
+        seq_len = g.op("Shape", [input_ids], start=1, end=2)
+        past_len = g.op("Shape", [past[0][0]], start=2, end=3)
+        total = g.op("Squeeze", [g.op("Add", [past_len, seq_len]), g.const_i64("axis0", [0])])
+        zero, one = g.init("zero_i64", np.array(0, np.int64)), g.init("one_i64", np.array(1, np.int64))
+        key_pos = g.op("Range", [zero, total, one], "key_positions")
+        query_pos = g.op("Unsqueeze", [position_ids, g.const_i64("axis2", [2])])
+        hidden_key = g.op("Greater", [key_pos, query_pos])  # [b, s, T]
+        mask = g.op(
+            "Where",
+            [hidden_key, g.init("neg_inf", np.array(NEG_INF, np.float32)), g.init("zero_f", np.array(0, np.float32))],
+        )
+        mask = g.op("Unsqueeze", [mask, g.const_i64("mask_axes", [1, 2])], "mask")  # [b, 1, 1, s, T]
+    else:
+        # GroupQueryAttention's view of the lengths, read from the positions rather than from
+        # the past's shape, so that the past may be a longer buffer the present shares
+        # (PAST_BUFFER): per sequence its last position (= total length - 1), and the total.
+        last_position = g.op("Gather", [position_ids, g.init("last_index", np.array(-1, np.int64))], axis=1)
+        seqlens_k = g.op("Cast", [last_position], to=TensorProto.INT32)  # [b]
+        total_i32 = g.op(
+            "Add",
+            [g.op("ReduceMax", [seqlens_k], keepdims=0), g.init("one_i32", np.array(1, np.int32))],
+            "total_length",
+        )
 
     cos, sin = _rope_caches(c)
     cos, sin = g.init("rope_cos", cos), g.init("rope_sin", sin)

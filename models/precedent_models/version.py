@@ -1,3 +1,3 @@
 """Converter version: bump when the generated model changes, so setups rebuild."""
 
-CONVERTER_VERSION = 2
+CONVERTER_VERSION = 3

@@ -76,6 +76,41 @@ def test_kv_cache_continuation_equals_one_pass(tiny):
     assert present[0][0].shape == (1, config.kv_heads, len(TOKENS), config.head_dim)
 
 
+def test_a_shared_past_buffer_is_written_in_place(tiny):
+    # past_buffer "shared" (MANIFEST.md): the past is a longer buffer, bound as the present
+    # too; each run writes its positions after the valid ones and reads nothing beyond them.
+    config, weights = tiny
+    assert onnx_graph.PAST_BUFFER == "shared"
+    sess = session(config, weights, "q4", 0)
+    full_logits, _, full_present = run(config, sess, TOKENS)
+    capacity = 16
+    buffers = [
+        [ort.OrtValue.ortvalue_from_numpy(np.full((1, config.kv_heads, capacity, config.head_dim), 9.0, np.float32))
+         for _ in range(2)]
+        for _ in range(config.layers)
+    ]
+    logits = []
+    for start, end in ((0, 6), (6, 9), (9, 10)):  # a first run, a chunk, one decoded token
+        binding = sess.io_binding()
+        binding.bind_cpu_input("input_ids", np.array([TOKENS[start:end]], np.int64))
+        binding.bind_cpu_input("position_ids", np.arange(start, end, dtype=np.int64)[None])
+        binding.bind_cpu_input("num_logits_to_keep", np.array(end - start, np.int64))
+        for i, (key, value) in enumerate(buffers):
+            for name, buffer in ((f"past_key_values.{i}.key", key), (f"past_key_values.{i}.value", value)):
+                binding.bind_ortvalue_input(name, buffer)
+            binding.bind_ortvalue_output(f"present.{i}.key", key)
+            binding.bind_ortvalue_output(f"present.{i}.value", value)
+        binding.bind_output("logits")
+        binding.bind_output("knn_keys")
+        sess.run_with_iobinding(binding)
+        logits.append(binding.get_outputs()[-2].numpy()[0])
+    assert np.abs(np.concatenate(logits) - full_logits).max() < 1e-4
+    for (key, value), (full_key, full_value) in zip(buffers, full_present):
+        np.testing.assert_allclose(key.numpy()[:, :, : len(TOKENS)], full_key, atol=1e-5)
+        np.testing.assert_allclose(value.numpy()[:, :, : len(TOKENS)], full_value, atol=1e-5)
+        assert (key.numpy()[:, :, len(TOKENS):] == 9.0).all()  # the spare room is untouched
+
+
 def test_logits_to_keep_returns_the_last_positions(tiny):
     config, weights = tiny
     sess = session(config, weights, "q4", 0)

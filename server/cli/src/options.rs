@@ -37,6 +37,7 @@ impl GlobalOptions {
     pub fn session_options(&self) -> SessionOptions {
         SessionOptions {
             intra_threads: usize::from(self.threads),
+            ..SessionOptions::default()
         }
     }
 

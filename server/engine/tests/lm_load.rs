@@ -44,7 +44,10 @@ fn the_test_model_loads() {
     let model = LanguageModel::load(
         &test_runtime(),
         &test_model_dir(),
-        SessionOptions { intra_threads: 1 },
+        SessionOptions {
+            intra_threads: 1,
+            ..SessionOptions::default()
+        },
     )
     .unwrap();
     assert!(model.manifest().num_layers > 0);

@@ -2,8 +2,10 @@
 
 mod lm_support;
 
-use lm_support::{max_abs_diff, tiny_model, PROSE};
-use precedent_engine::lm::{plan_windows, Forward, LmError, ScoreOptions};
+use lm_support::{max_abs_diff, test_model_dir, test_runtime, tiny_model, PROSE};
+use precedent_engine::lm::{
+    plan_windows, Forward, LanguageModel, LmError, ScoreOptions, SessionOptions,
+};
 
 const TOLERANCE: f32 = 1e-4;
 
@@ -114,6 +116,65 @@ fn a_branch_equals_a_fresh_run_and_leaves_the_cache_as_it_was() {
             0
         };
         assert_eq!(again.new_positions.start, expected, "cached {cached:?}");
+        // ...and its keys and values are intact: text added after it runs as from scratch.
+        let longer = &tokens[..cached.len() + 5];
+        if longer.starts_with(cached) {
+            let extended = context.forward(longer, 5).unwrap();
+            assert_eq!(extended.new_positions, cached.len()..longer.len());
+            assert_same_as_fresh_run(&extended, longer);
+        }
+    }
+}
+
+#[test]
+fn writing_the_cache_in_place_changes_no_result() {
+    let copying = LanguageModel::load(
+        &test_runtime(),
+        &test_model_dir(),
+        SessionOptions {
+            kv_in_place: false,
+            ..SessionOptions::default()
+        },
+    )
+    .unwrap();
+    let in_place = tiny_model();
+    let tokens = prose_tokens().repeat(3);
+    let edited: Vec<u32> = tokens[..30]
+        .iter()
+        .chain(&tokens[60..70])
+        .copied()
+        .collect();
+    let (a, b) = (copying.new_context(), in_place.new_context());
+    let mut runs = Vec::new();
+    // Typing token by token past the first buffer's room, a pasted phrase, an edit that
+    // truncates the cache, a branch inside the cache and one at its end.
+    for end in 1..80 {
+        runs.push((a.forward(&tokens[..end], 1), b.forward(&tokens[..end], 1)));
+    }
+    runs.push((a.forward(&tokens[..120], 40), b.forward(&tokens[..120], 40)));
+    runs.push((a.forward(&edited, 10), b.forward(&edited, 10)));
+    runs.push((
+        a.branch(&tokens[..36], 25, 11),
+        b.branch(&tokens[..36], 25, 11),
+    ));
+    runs.push((
+        a.branch(&tokens[..45], 40, 5),
+        b.branch(&tokens[..45], 40, 5),
+    ));
+    runs.push((a.forward(&edited, 1), b.forward(&edited, 1)));
+    for (step, (expected, actual)) in runs.into_iter().enumerate() {
+        let (expected, actual) = (expected.unwrap(), actual.unwrap());
+        assert_eq!(expected.new_positions, actual.new_positions, "step {step}");
+        for position in expected.new_positions.clone() {
+            let logits = expected.logits_at(position);
+            assert_eq!(
+                logits,
+                actual.logits_at(position),
+                "step {step} at {position}"
+            );
+            let keys = expected.key_at(position);
+            assert_eq!(keys, actual.key_at(position), "step {step} at {position}");
+        }
     }
 }
 

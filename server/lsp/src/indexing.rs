@@ -81,8 +81,15 @@ async fn run(state: &Arc<State>, job: CorpusJob) {
         let model_dir = model_dir.ok_or("the model is not loaded")?;
         // A model of its own, so that indexing never queues in front of the writer's requests.
         let runtime = runtime::init().map_err(|e| e.to_string())?;
-        let model = LanguageModel::load(&runtime, &model_dir, SessionOptions { intra_threads: 1 })
-            .map_err(|e| e.to_string())?;
+        let model = LanguageModel::load(
+            &runtime,
+            &model_dir,
+            SessionOptions {
+                intra_threads: 1,
+                ..SessionOptions::default()
+            },
+        )
+        .map_err(|e| e.to_string())?;
         if let Some(parent) = work.out.parent() {
             std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
         }

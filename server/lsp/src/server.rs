@@ -686,6 +686,7 @@ async fn load_engine(state: &Arc<State>) {
                 &dir,
                 SessionOptions {
                     intra_threads: threads,
+                    ..SessionOptions::default()
                 },
             )
             .map_err(|e| e.to_string())

@@ -45,11 +45,27 @@ pub struct Manifest {
     /// Whether the BOS token is prepended to every tokenized text.
     pub add_bos: bool,
     pub special_tokens: SpecialTokens,
+    /// How the graph treats its past key/value inputs; `exact` when absent.
+    #[serde(default)]
+    pub past_buffer: PastBuffer,
     pub inputs: InputNames,
     pub outputs: OutputNames,
     /// Free-form provenance (package, file, checksums, converter); shown, never interpreted.
     #[serde(default)]
     pub source: serde_json::Value,
+}
+
+/// How a graph reads its past key/value tensors (models/MANIFEST.md, "past_buffer").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PastBuffer {
+    /// The past holds exactly the tokens before the new ones; the present is a new tensor.
+    #[default]
+    Exact,
+    /// The graph reads the past's length from the positions, so the past may be a longer
+    /// buffer; a present output bound to that same buffer is written in place, which saves
+    /// copying the whole cache on every run.
+    Shared,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -113,6 +129,14 @@ impl Manifest {
             if let Some(value) = raw.get(field).filter(|value| !value.is_u64()) {
                 return Err(format!("{field} must be a whole number ≥ 0, not {value}"));
             }
+        }
+        if let Some(value) = raw
+            .get("past_buffer")
+            .filter(|value| !matches!(value.as_str(), Some("exact" | "shared")))
+        {
+            return Err(format!(
+                "past_buffer must be \"exact\" or \"shared\", not {value}"
+            ));
         }
         let manifest: Manifest = serde_json::from_value(raw).map_err(|error| error.to_string())?;
         manifest.validate()?;
@@ -348,6 +372,12 @@ mod tests {
             ),
             (Box::new(|m| m["special_tokens"] = json!({"eos": 2})), None),
             (Box::new(|m| m["add_bos"] = json!(true)), None),
+            (Box::new(|m| m["past_buffer"] = json!("shared")), None),
+            (Box::new(|m| m["past_buffer"] = json!("exact")), None),
+            (
+                Box::new(|m| m["past_buffer"] = json!("paged")),
+                Some("past_buffer"),
+            ),
         ];
         for (edit, expected_error) in cases {
             check(edit, expected_error);

@@ -630,17 +630,13 @@ fn branch_in_context(
         key_dim,
     };
     let new_tokens = &tokens[branch_from..];
-    let (forward, _) = if cache.len() == branch_from {
-        session.run(cache, new_tokens, logits_to_keep, read)?
+    if cache.len() == branch_from {
+        session.branch(cache, new_tokens, logits_to_keep, read)
     } else {
-        session.run(
-            &cache.prefix(branch_from)?,
-            new_tokens,
-            logits_to_keep,
-            read,
-        )?
-    };
-    Ok(forward)
+        // The branch must not overwrite what the cache holds after `branch_from`.
+        let mut prefix = cache.prefix(branch_from, new_tokens.len())?;
+        session.branch(&mut prefix, new_tokens, logits_to_keep, read)
+    }
 }
 
 fn next_token_in_context(

@@ -7,13 +7,13 @@ use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
-use ndarray::{Axis, Slice};
+use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::builder::GraphOptimizationLevel;
-use ort::session::{RunOptions, Session, SessionInputValue};
+use ort::session::{RunOptions, Session, SessionInputValue, SessionOutputs};
 use ort::value::{DynValue, Tensor};
 
 use super::error::LmError;
-use super::manifest::Manifest;
+use super::manifest::{Manifest, PastBuffer};
 use crate::runtime::Runtime;
 
 /// How a model session runs.
@@ -21,11 +21,18 @@ use crate::runtime::Runtime;
 pub struct SessionOptions {
     /// Threads ONNX Runtime uses inside one operator (the machines have 2 cores).
     pub intra_threads: usize,
+    /// Let the model write new keys and values into the cache's own buffers when its
+    /// manifest allows it (`past_buffer: shared`), instead of copying the whole cache into
+    /// a new tensor on every run. Off only to compare the two ways.
+    pub kv_in_place: bool,
 }
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        SessionOptions { intra_threads: 2 }
+        SessionOptions {
+            intra_threads: 2,
+            kv_in_place: true,
+        }
     }
 }
 
@@ -86,43 +93,56 @@ impl IoNames {
 
 /// The tokens a context has run and the model's key/value tensors for them.
 ///
-/// The tensors are the previous run's outputs, passed back as the next run's inputs
-/// without copying; only [`truncate`](Self::truncate) copies.
+/// Each tensor is [1, kv_heads, capacity, head_dim] and holds the cache in its first
+/// `tokens.len()` positions. When the model writes in place, the capacity has room for
+/// later tokens, which each run fills without copying the cache, and what lies beyond the
+/// tokens is scratch. Otherwise the capacity is the token count and each run's outputs
+/// (the cache extended) replace the tensors.
 #[derive(Default)]
 pub struct KvCache {
     tokens: Vec<u32>,
-    /// (key, value) per layer, each [1, kv_heads, tokens.len(), head_dim]; empty when no tokens.
+    /// (key, value) per layer; empty when no tokens.
     layers: Vec<(DynValue, DynValue)>,
+    capacity: usize,
+    in_place: bool,
 }
 
 impl KvCache {
-    /// Keeps the first `len` tokens (a slice on the sequence axis of every tensor).
+    /// Keeps the first `len` tokens.
     pub fn truncate(&mut self, len: usize) -> Result<(), LmError> {
         if len < self.tokens.len() {
-            *self = self.prefix(len)?;
+            if self.in_place {
+                self.tokens.truncate(len); // the rest becomes scratch
+            } else {
+                *self = self.prefix(len, 0)?;
+            }
         }
         Ok(())
     }
 
-    /// A copy of the cache's first `len` tokens (all of them if it holds fewer).
-    pub fn prefix(&self, len: usize) -> Result<KvCache, LmError> {
+    /// A copy of the cache's first `len` tokens (all of them if it holds fewer), with room
+    /// for `room` more tokens when the model writes in place.
+    pub fn prefix(&self, len: usize, room: usize) -> Result<KvCache, LmError> {
         let len = len.min(self.tokens.len());
         if len == 0 {
             return Ok(KvCache::default());
         }
-        let keep = |value: &DynValue| -> Result<DynValue, LmError> {
-            let view = value.try_extract_array::<f32>()?;
-            let kept = view.slice_axis(Axis(2), Slice::from(..len));
-            Ok(Tensor::from_array(kept.as_standard_layout().into_owned())?.into_dyn())
-        };
+        let capacity = if self.in_place { len + room } else { len };
         let layers = self
             .layers
             .iter()
-            .map(|(key, value)| Ok((keep(key)?, keep(value)?)))
+            .map(|(key, value)| {
+                Ok((
+                    copy_positions(key, len, capacity)?,
+                    copy_positions(value, len, capacity)?,
+                ))
+            })
             .collect::<Result<Vec<_>, LmError>>()?;
         Ok(KvCache {
             tokens: self.tokens[..len].to_vec(),
             layers,
+            capacity,
+            in_place: self.in_place,
         })
     }
 
@@ -179,6 +199,8 @@ pub struct ModelSession {
     num_kv_heads: usize,
     head_dim: usize,
     max_positions: usize,
+    /// Runs write new keys and values into the cache's buffers (see [`KvCache`]).
+    in_place: bool,
 }
 
 impl ModelSession {
@@ -253,6 +275,7 @@ impl ModelSession {
             num_kv_heads: manifest.num_kv_heads,
             head_dim: manifest.head_dim,
             max_positions: manifest.max_positions,
+            in_place: options.kv_in_place && manifest.past_buffer == PastBuffer::Shared,
         })
     }
 
@@ -268,22 +291,39 @@ impl ModelSession {
         read: impl FnOnce(RunOutput<'_>) -> R,
     ) -> Result<R, LmError> {
         let (result, present) = self.run(cache, new_tokens, logits_to_keep, read)?;
+        if let Some(present) = present {
+            cache.layers = present;
+            cache.capacity = cache.tokens.len() + new_tokens.len();
+        }
         cache.tokens.extend_from_slice(new_tokens);
-        cache.layers = present;
         Ok(result)
     }
 
-    /// Runs `new_tokens` after the tokens in `cache` without changing it: the outputs go to
-    /// `read`, and the new key/value tensors (the cache extended by `new_tokens`) are
-    /// returned.
-    #[allow(clippy::type_complexity)]
-    pub fn run<R>(
+    /// Runs `new_tokens` after the tokens in `cache` and hands the outputs to `read`, but
+    /// leaves the cache's tokens as they were: a branch tried and forgotten. (In place, the
+    /// run leaves its keys and values in the cache's scratch room.)
+    pub fn branch<R>(
         &mut self,
-        cache: &KvCache,
+        cache: &mut KvCache,
         new_tokens: &[u32],
         logits_to_keep: usize,
         read: impl FnOnce(RunOutput<'_>) -> R,
-    ) -> Result<(R, Vec<(DynValue, DynValue)>), LmError> {
+    ) -> Result<R, LmError> {
+        let (result, _present) = self.run(cache, new_tokens, logits_to_keep, read)?;
+        Ok(result)
+    }
+
+    /// One forward pass of `new_tokens` after the tokens in `cache`. In place, the cache's
+    /// tensors then hold the new keys and values after its tokens; otherwise they come back
+    /// as new tensors (the cache extended). The token list is the caller's to extend.
+    #[allow(clippy::type_complexity)]
+    fn run<R>(
+        &mut self,
+        cache: &mut KvCache,
+        new_tokens: &[u32],
+        logits_to_keep: usize,
+        read: impl FnOnce(RunOutput<'_>) -> R,
+    ) -> Result<(R, Option<Vec<(DynValue, DynValue)>>), LmError> {
         if new_tokens.is_empty() {
             return Err(LmError::EmptyInput);
         }
@@ -308,19 +348,51 @@ impl ModelSession {
 
         let ids: Vec<i64> = new_tokens.iter().map(|&id| i64::from(id)).collect();
         let positions: Vec<i64> = (past..past + new).map(|p| p as i64).collect();
+        let ids = Tensor::from_array(([1, new], ids))?;
+        let positions = Tensor::from_array(([1, new], positions))?;
+        let kept_input = Tensor::from_array(((), vec![kept as i64]))?;
+
+        if self.in_place {
+            self.reserve(cache, past + new)?;
+            let mut binding = self.session.create_binding()?;
+            binding.bind_input(&self.io.input_ids, &ids)?;
+            binding.bind_input(&self.io.position_ids, &positions)?;
+            binding.bind_input(&self.io.logits_to_keep, &kept_input)?;
+            for (layer, tensors) in cache.layers.iter_mut().enumerate() {
+                let (past_key, past_value) = &self.io.past[layer];
+                let (present_key, present_value) = &self.io.present[layer];
+                binding.bind_input(past_key, &tensors.0)?;
+                binding.bind_output(present_key, &mut tensors.0)?;
+                binding.bind_input(past_value, &tensors.1)?;
+                binding.bind_output(present_value, &mut tensors.1)?;
+            }
+            let memory = MemoryInfo::new(
+                AllocationDevice::CPU,
+                0,
+                AllocatorType::Device,
+                MemoryType::Default,
+            )?;
+            binding.bind_output_to_device(&self.io.logits, &memory)?;
+            binding.bind_output_to_device(&self.io.knn_key, &memory)?;
+            let outputs = self
+                .session
+                .run_binding_with_options(&binding, &self.run_options)?;
+            let result = read_outputs(
+                &self.io,
+                self.vocab_size,
+                self.key_dim,
+                &outputs,
+                new,
+                kept,
+                read,
+            )?;
+            return Ok((result, None));
+        }
+
         let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = vec![
-            (
-                self.io.input_ids.as_str().into(),
-                Tensor::from_array(([1, new], ids))?.into(),
-            ),
-            (
-                self.io.position_ids.as_str().into(),
-                Tensor::from_array(([1, new], positions))?.into(),
-            ),
-            (
-                self.io.logits_to_keep.as_str().into(),
-                Tensor::from_array(((), vec![kept as i64]))?.into(),
-            ),
+            (self.io.input_ids.as_str().into(), ids.into()),
+            (self.io.position_ids.as_str().into(), positions.into()),
+            (self.io.logits_to_keep.as_str().into(), kept_input.into()),
         ];
         if cache.layers.is_empty() {
             let empty = [1, self.num_kv_heads, 0, self.head_dim];
@@ -340,8 +412,16 @@ impl ModelSession {
                 inputs.push((value.as_str().into(), past_value.into()));
             }
         }
-
         let mut outputs = self.session.run_with_options(inputs, &*self.run_options)?;
+        let result = read_outputs(
+            &self.io,
+            self.vocab_size,
+            self.key_dim,
+            &outputs,
+            new,
+            kept,
+            read,
+        )?;
         let mut present = Vec::with_capacity(self.io.present.len());
         for (key, value) in &self.io.present {
             let mut take = |name: &str| {
@@ -351,22 +431,46 @@ impl ModelSession {
             };
             present.push((take(key), take(value)));
         }
-        let logits = extract(
-            &outputs[self.io.logits.as_str()],
-            &self.io.logits,
-            [1, kept, self.vocab_size],
-        )?;
-        let knn_keys = extract(
-            &outputs[self.io.knn_key.as_str()],
-            &self.io.knn_key,
-            [1, new, self.key_dim],
-        )?;
-        let result = read(RunOutput {
-            logits,
-            kept,
-            knn_keys,
-        });
-        Ok((result, present))
+        Ok((result, Some(present)))
+    }
+
+    /// Makes `cache`'s tensors hold at least `needed` positions, for writing in place: new
+    /// tensors (growing by half at least, so appending token by token copies rarely) with
+    /// the cached positions copied over.
+    fn reserve(&self, cache: &mut KvCache, needed: usize) -> Result<(), LmError> {
+        if cache.in_place && !cache.layers.is_empty() && cache.capacity >= needed {
+            return Ok(());
+        }
+        let capacity = needed
+            .max(cache.capacity + cache.capacity / 2)
+            .next_multiple_of(64)
+            .min(self.max_positions)
+            .max(needed);
+        let len = cache.tokens.len();
+        let shape = [1, self.num_kv_heads, capacity, self.head_dim];
+        let layers = if cache.layers.is_empty() {
+            let zeroed = || -> Result<DynValue, LmError> {
+                Ok(Tensor::<f32>::new(&Allocator::default(), shape)?.into_dyn())
+            };
+            (0..self.io.past.len())
+                .map(|_| Ok((zeroed()?, zeroed()?)))
+                .collect::<Result<Vec<_>, LmError>>()?
+        } else {
+            cache
+                .layers
+                .iter()
+                .map(|(key, value)| {
+                    Ok((
+                        copy_positions(key, len, capacity)?,
+                        copy_positions(value, len, capacity)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, LmError>>()?
+        };
+        cache.layers = layers;
+        cache.capacity = capacity;
+        cache.in_place = true;
+        Ok(())
     }
 
     /// A handle that interrupts this session's runs.
@@ -385,6 +489,58 @@ impl ModelSession {
     pub fn key_dim(&self) -> usize {
         self.key_dim
     }
+}
+
+/// Checks the shapes of a run's logits and keys and hands them to `read`.
+fn read_outputs<R>(
+    io: &IoNames,
+    vocab_size: usize,
+    key_dim: usize,
+    outputs: &SessionOutputs<'_>,
+    new: usize,
+    kept: usize,
+    read: impl FnOnce(RunOutput<'_>) -> R,
+) -> Result<R, LmError> {
+    let logits = extract(
+        &outputs[io.logits.as_str()],
+        &io.logits,
+        [1, kept, vocab_size],
+    )?;
+    let knn_keys = extract(
+        &outputs[io.knn_key.as_str()],
+        &io.knn_key,
+        [1, new, key_dim],
+    )?;
+    Ok(read(RunOutput {
+        logits,
+        kept,
+        knn_keys,
+    }))
+}
+
+/// A new [1, heads, `capacity`, head_dim] tensor, zeroed, holding the first `len` positions
+/// of `source` (at least `len` positions long). Made by ONNX Runtime's allocator, so that a
+/// run can write into it in place.
+fn copy_positions(source: &DynValue, len: usize, capacity: usize) -> Result<DynValue, LmError> {
+    let (shape, data) = source.try_extract_tensor::<f32>()?;
+    let [1, heads, source_capacity, head_dim] = **shape else {
+        return Err(LmError::UnexpectedOutput {
+            name: "past key/value".to_string(),
+            actual: shape.to_vec(),
+            expected: vec![1, -1, -1, -1],
+        });
+    };
+    let (heads, source_capacity, head_dim) =
+        (heads as usize, source_capacity as usize, head_dim as usize);
+    let mut copy = Tensor::<f32>::new(&Allocator::default(), [1, heads, capacity, head_dim])?;
+    let (_, target) = copy.try_extract_tensor_mut::<f32>()?;
+    let row = len.min(source_capacity).min(capacity) * head_dim;
+    for head in 0..heads {
+        let from = head * source_capacity * head_dim;
+        let to = head * capacity * head_dim;
+        target[to..to + row].copy_from_slice(&data[from..from + row]);
+    }
+    Ok(copy.into_dyn())
 }
 
 /// The f32 data of `value`, after checking its shape.
