@@ -435,18 +435,23 @@ impl ModelSession {
     }
 
     /// Makes `cache`'s tensors hold at least `needed` positions, for writing in place: new
-    /// tensors (growing by half at least, so appending token by token copies rarely) with
-    /// the cached positions copied over.
+    /// tensors with the cached positions copied over.
     fn reserve(&self, cache: &mut KvCache, needed: usize) -> Result<(), LmError> {
         if cache.in_place && !cache.layers.is_empty() && cache.capacity >= needed {
             return Ok(());
         }
-        let capacity = needed
-            .max(cache.capacity + cache.capacity / 2)
-            .next_multiple_of(64)
+        let len = cache.tokens.len();
+        // Appending a few tokens at a time (typing) grows by half, so that copies are rare; a
+        // longer run gets about what it needs, so that kept contexts hold little spare room.
+        let wanted = if needed - len < 16 {
+            needed.max(cache.capacity + cache.capacity / 2)
+        } else {
+            needed
+        };
+        let capacity = wanted
+            .next_multiple_of(16)
             .min(self.max_positions)
             .max(needed);
-        let len = cache.tokens.len();
         let shape = [1, self.num_kv_heads, capacity, self.head_dim];
         let layers = if cache.layers.is_empty() {
             let zeroed = || -> Result<DynValue, LmError> {
