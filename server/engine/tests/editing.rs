@@ -12,7 +12,8 @@ use precedent_engine::editing::{
     self, AnalysisOptions, BlockAnalysis, CompletionOptions, CompletionQuery, HintThresholds,
 };
 use precedent_engine::indexer::{self, IndexOptions};
-use precedent_engine::knnlm::{CorpusIndex, KnnParams};
+use precedent_engine::knnlm::{self, CorpusIndex, KnnParams};
+use precedent_engine::lm::log_softmax;
 use precedent_engine::search::{NeighbourIndex, SearchOptions};
 
 use lm_support::tiny_model;
@@ -299,5 +300,89 @@ fn a_substitution_check_reads_its_word_and_a_few_tokens_of_the_rest_of_its_sente
             let rest = checked.tokens.end - checked.word_end;
             assert_eq!(rest, editing::RIGHT_CONTEXT_TOKENS);
         }
+    }
+}
+
+/// ln p_kNN-LM of `tokens[from..]`, each given the tokens before it, from one fresh run of
+/// the whole sequence: the definition the substitution check must agree with.
+fn scored_from_scratch(corpus: &CorpusIndex, tokens: &[u32], from: usize) -> f32 {
+    let run = tiny_model()
+        .new_context()
+        .forward(tokens, tokens.len())
+        .unwrap();
+    (from..tokens.len())
+        .map(|target| {
+            let position = target - 1;
+            let lm = log_softmax(run.logits_at(position).unwrap())[tokens[target] as usize];
+            let key = run.key_at(position).unwrap();
+            match knnlm::predict_knn(&[corpus], None, &corpus.params, key) {
+                Some(knn) => knn.interpolate(lm, tokens[target]),
+                None => lm,
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn a_substitution_check_equals_scoring_both_sentences_from_scratch() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = corpus(dir.path());
+    let thresholds = HintThresholds {
+        min_preferred_probability: 0.1,
+        min_ratio: 1.0,
+        min_context_tokens: 4,
+    };
+    let tokenizer = tiny_model().tokenizer();
+    let context = tiny_model().new_context();
+    // The second text ends with the word: the check then scores a paragraph break after it.
+    let cases = [
+        "Every Thursday. The zebra council approves purple raincoats every Thursday.",
+        "Every Thursday. The zebra council approves purple raincoats",
+    ];
+    for text in cases {
+        let analysis = analyze(&corpus, text, None);
+        let candidates = editing::hint_candidates(
+            &analysis,
+            tokenizer.token_texts(),
+            &[&corpus],
+            &corpus.params,
+            &thresholds,
+        );
+        let candidate = candidates
+            .iter()
+            .find(|c| &text[c.word.bytes.clone()] == "raincoats")
+            .expect("raincoats is a candidate");
+        let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
+        let read = editing::checked_tokens(&analysis, candidate.word);
+        let first = candidate.word.token_index;
+        let preferred = tokenizer.encode(" umbrellas").unwrap();
+        let rest = if read.paragraph_break {
+            tokenizer.encode("\n\n").unwrap()
+        } else {
+            ids[read.word_end..read.tokens.end].to_vec()
+        };
+        let with = |word: &[u32]| -> Vec<u32> {
+            ids[..first]
+                .iter()
+                .chain(word)
+                .chain(&rest)
+                .copied()
+                .collect()
+        };
+        let expected = scored_from_scratch(&corpus, &with(&preferred), first)
+            - scored_from_scratch(&corpus, &with(&ids[first..read.word_end]), first);
+
+        let log_ratio = editing::substitution_log_ratio(
+            &context,
+            &analysis,
+            &[&corpus],
+            &corpus.params,
+            candidate,
+        )
+        .unwrap();
+        assert!(
+            (log_ratio - expected).abs() < 1e-3 * expected.abs().max(1.0),
+            "{text:?}: checked {log_ratio}, from scratch {expected}"
+        );
     }
 }

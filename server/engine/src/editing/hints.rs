@@ -237,19 +237,36 @@ pub fn substitution_log_ratio(
     let tokenizer = context.model().tokenizer();
     let mut preferred = tokenizer.encode(&format!("{lead}{}", candidate.preferred))?;
     let left = &ids[..first];
+    // What the analysis knows of a first token at the word: its LM ln p, and the key.
+    let known = |token: u32| Some((word.lm_log_prob(token)?, analysis.key(first - 1)?));
 
     if read.paragraph_break {
         let paragraph_break = tokenizer.encode("\n\n")?;
         let mut written = ids[first..read.word_end].to_vec();
         written.extend(&paragraph_break);
         preferred.extend(&paragraph_break);
-        let with_preferred = score_branch(context, corpora, params, left, &preferred)?;
-        let with_written = score_branch(context, corpora, params, left, &written)?;
+        let with_preferred = score_branch(
+            context,
+            corpora,
+            params,
+            left,
+            &preferred,
+            known(preferred[0]),
+        )?;
+        let with_written =
+            score_branch(context, corpora, params, left, &written, known(written[0]))?;
         return Ok(with_preferred - with_written);
     }
 
     preferred.extend(&ids[read.word_end..read.tokens.end]);
-    let with_preferred = score_branch(context, corpora, params, left, &preferred)?;
+    let with_preferred = score_branch(
+        context,
+        corpora,
+        params,
+        left,
+        &preferred,
+        known(preferred[0]),
+    )?;
     let mut with_written = 0.0;
     for target in read.tokens {
         let position = target - 1;
@@ -316,24 +333,40 @@ fn sentence_end(rest: &str) -> usize {
         .map_or(rest.len(), |(i, c)| i + c.len_utf8())
 }
 
-/// Σ ln p_kNN-LM(continuation[i] | left + continuation[..i]), run as a branch of the KV
-/// cache so that the cache keeps what it held after `left`.
+/// ln p_kNN-LM(continuation | left), the model running as a branch of `context`'s cache.
+/// `first`, when the analysis has them: the LM's ln p of the continuation's first token
+/// and the key of its context (the end of `left`), so that the run starts one token later.
+/// The continuation's last token is never run: nothing after it is scored.
 fn score_branch(
     context: &Context,
     corpora: &[&CorpusIndex],
     params: &KnnParams,
     left: &[u32],
     continuation: &[u32],
+    first: Option<(f32, &[f32])>,
 ) -> Result<f32, LmError> {
     if left.is_empty() || continuation.is_empty() {
         return Ok(0.0);
     }
-    let sequence: Vec<u32> = left.iter().chain(continuation).copied().collect();
-    let first = left.len() - 1;
-    let forward = context.branch(&sequence, first, continuation.len() + 1)?;
     let mut total = 0.0;
-    for (i, &token) in continuation.iter().enumerate() {
-        let position = first + i;
+    let mut scored_from = 0;
+    if let Some((lm, key)) = first {
+        total += interpolated(corpora, params, key, lm, continuation[0]);
+        scored_from = 1;
+    }
+    if scored_from == continuation.len() {
+        return Ok(total);
+    }
+    // Position left.len() - 1 + i predicts continuation[i].
+    let sequence: Vec<u32> = left
+        .iter()
+        .chain(&continuation[..continuation.len() - 1])
+        .copied()
+        .collect();
+    let branch_from = left.len() - 1 + scored_from;
+    let forward = context.branch(&sequence, branch_from, continuation.len() - scored_from)?;
+    for (i, &token) in continuation.iter().enumerate().skip(scored_from) {
+        let position = left.len() - 1 + i;
         let logits = forward.logits_at(position).ok_or(LmError::EmptyInput)?;
         let lm = (f64::from(logits[token as usize]) - log_sum_exp(logits)) as f32;
         let key = forward.key_at(position).ok_or(LmError::EmptyInput)?;
