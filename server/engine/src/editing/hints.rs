@@ -267,16 +267,16 @@ pub fn substitution_log_ratio(
         &preferred,
         known(preferred[0]),
     )?;
-    let mut with_written = 0.0;
+    let mut written = Vec::with_capacity(read.tokens.len());
     for target in read.tokens {
         let position = target - 1;
         let (Some(lm), Some(key)) = (analysis.next_log_prob(position), analysis.key(position))
         else {
             return Err(LmError::EmptyInput);
         };
-        with_written += interpolated(corpora, params, key, lm, ids[target]);
+        written.push((key, lm, ids[target]));
     }
-    Ok(with_preferred - with_written)
+    Ok(with_preferred - interpolated_sum(corpora, params, &written))
 }
 
 /// What the substitution check of a word reads after the text before it: the word's tokens,
@@ -348,14 +348,13 @@ fn score_branch(
     if left.is_empty() || continuation.is_empty() {
         return Ok(0.0);
     }
-    let mut total = 0.0;
-    let mut scored_from = 0;
+    let mut scored = Vec::with_capacity(continuation.len());
     if let Some((lm, key)) = first {
-        total += interpolated(corpora, params, key, lm, continuation[0]);
-        scored_from = 1;
+        scored.push((key, lm, continuation[0]));
     }
+    let scored_from = scored.len();
     if scored_from == continuation.len() {
-        return Ok(total);
+        return Ok(interpolated_sum(corpora, params, &scored));
     }
     // Position left.len() - 1 + i predicts continuation[i].
     let sequence: Vec<u32> = left
@@ -370,9 +369,31 @@ fn score_branch(
         let logits = forward.logits_at(position).ok_or(LmError::EmptyInput)?;
         let lm = (f64::from(logits[token as usize]) - log_sum_exp(logits)) as f32;
         let key = forward.key_at(position).ok_or(LmError::EmptyInput)?;
-        total += interpolated(corpora, params, key, lm, token);
+        scored.push((key, lm, token));
     }
-    Ok(total)
+    Ok(interpolated_sum(corpora, params, &scored))
+}
+
+/// Σ ln p_kNN-LM over (key, LM ln p, token) positions. Each needs its own search of the
+/// corpora; with a few of them, half go to a second thread (the model is idle meanwhile).
+fn interpolated_sum(
+    corpora: &[&CorpusIndex],
+    params: &KnnParams,
+    scored: &[(&[f32], f32, u32)],
+) -> f32 {
+    let sum = |part: &[(&[f32], f32, u32)]| -> f32 {
+        part.iter()
+            .map(|&(key, lm, token)| interpolated(corpora, params, key, lm, token))
+            .sum()
+    };
+    if scored.len() < 4 {
+        return sum(scored);
+    }
+    let (mine, theirs) = scored.split_at(scored.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| sum(theirs));
+        sum(mine) + other.join().expect("a search thread panicked")
+    })
 }
 
 /// ln p_kNN-LM(token) at a context with `key`, given the LM's ln p.
