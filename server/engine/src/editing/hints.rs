@@ -267,16 +267,16 @@ pub fn substitution_log_ratio(
         &preferred,
         known(preferred[0]),
     )?;
-    let mut written = Vec::with_capacity(read.tokens.len());
+    let mut with_written = 0.0;
     for target in read.tokens {
         let position = target - 1;
         let (Some(lm), Some(key)) = (analysis.next_log_prob(position), analysis.key(position))
         else {
             return Err(LmError::EmptyInput);
         };
-        written.push((key, lm, ids[target]));
+        with_written += interpolated(corpora, params, key, lm, ids[target]);
     }
-    Ok(with_preferred - interpolated_sum(corpora, params, &written))
+    Ok(with_preferred - with_written)
 }
 
 /// What the substitution check of a word reads after the text before it: the word's tokens,
@@ -348,13 +348,14 @@ fn score_branch(
     if left.is_empty() || continuation.is_empty() {
         return Ok(0.0);
     }
-    let mut scored = Vec::with_capacity(continuation.len());
+    let mut total = 0.0;
+    let mut scored_from = 0;
     if let Some((lm, key)) = first {
-        scored.push((key, lm, continuation[0]));
+        total += interpolated(corpora, params, key, lm, continuation[0]);
+        scored_from = 1;
     }
-    let scored_from = scored.len();
     if scored_from == continuation.len() {
-        return Ok(interpolated_sum(corpora, params, &scored));
+        return Ok(total);
     }
     // Position left.len() - 1 + i predicts continuation[i].
     let sequence: Vec<u32> = left
@@ -369,31 +370,9 @@ fn score_branch(
         let logits = forward.logits_at(position).ok_or(LmError::EmptyInput)?;
         let lm = (f64::from(logits[token as usize]) - log_sum_exp(logits)) as f32;
         let key = forward.key_at(position).ok_or(LmError::EmptyInput)?;
-        scored.push((key, lm, token));
+        total += interpolated(corpora, params, key, lm, token);
     }
-    Ok(interpolated_sum(corpora, params, &scored))
-}
-
-/// Σ ln p_kNN-LM over (key, LM ln p, token) positions. Each needs its own search of the
-/// corpora; with a few of them, half go to a second thread (the model is idle meanwhile).
-fn interpolated_sum(
-    corpora: &[&CorpusIndex],
-    params: &KnnParams,
-    scored: &[(&[f32], f32, u32)],
-) -> f32 {
-    let sum = |part: &[(&[f32], f32, u32)]| -> f32 {
-        part.iter()
-            .map(|&(key, lm, token)| interpolated(corpora, params, key, lm, token))
-            .sum()
-    };
-    if scored.len() < 4 {
-        return sum(scored);
-    }
-    let (mine, theirs) = scored.split_at(scored.len() / 2);
-    std::thread::scope(|scope| {
-        let other = scope.spawn(|| sum(theirs));
-        sum(mine) + other.join().expect("a search thread panicked")
-    })
+    Ok(total)
 }
 
 /// ln p_kNN-LM(token) at a context with `key`, given the LM's ln p.
