@@ -240,25 +240,12 @@ pub fn substitution_log_ratio(
     // What the analysis knows of a first token at the word: its LM ln p, and the key.
     let known = |token: u32| Some((word.lm_log_prob(token)?, analysis.key(first - 1)?));
 
-    if read.paragraph_break {
-        let paragraph_break = tokenizer.encode("\n\n")?;
-        let mut written = ids[first..read.word_end].to_vec();
-        written.extend(&paragraph_break);
-        preferred.extend(&paragraph_break);
-        let with_preferred = score_branch(
-            context,
-            corpora,
-            params,
-            left,
-            &preferred,
-            known(preferred[0]),
-        )?;
-        let with_written =
-            score_branch(context, corpora, params, left, &written, known(written[0]))?;
-        return Ok(with_preferred - with_written);
-    }
-
-    preferred.extend(&ids[read.word_end..read.tokens.end]);
+    let rest = if read.paragraph_break {
+        tokenizer.encode("\n\n")?
+    } else {
+        ids[read.word_end..read.tokens.end].to_vec()
+    };
+    preferred.extend(&rest);
     let with_preferred = score_branch(
         context,
         corpora,
@@ -267,15 +254,26 @@ pub fn substitution_log_ratio(
         &preferred,
         known(preferred[0]),
     )?;
-    let mut with_written = 0.0;
-    for target in read.tokens {
-        let position = target - 1;
-        let (Some(lm), Some(key)) = (analysis.next_log_prob(position), analysis.key(position))
-        else {
-            return Err(LmError::EmptyInput);
-        };
-        with_written += interpolated(corpora, params, key, lm, ids[target]);
-    }
+    let with_written = if read.paragraph_break {
+        let written: Vec<u32> = ids[first..read.word_end]
+            .iter()
+            .chain(&rest)
+            .copied()
+            .collect();
+        score_branch(context, corpora, params, left, &written, known(written[0]))?
+    } else {
+        // The text as written: the analysis has scored it already.
+        let mut sum = 0.0;
+        for target in read.tokens {
+            let position = target - 1;
+            let (Some(lm), Some(key)) = (analysis.next_log_prob(position), analysis.key(position))
+            else {
+                return Err(LmError::EmptyInput);
+            };
+            sum += interpolated(corpora, params, key, lm, ids[target]);
+        }
+        sum
+    };
     Ok(with_preferred - with_written)
 }
 

@@ -351,6 +351,7 @@ impl ModelSession {
         let ids = Tensor::from_array(([1, new], ids))?;
         let positions = Tensor::from_array(([1, new], positions))?;
         let kept_input = Tensor::from_array(((), vec![kept as i64]))?;
+        let (io, vocab_size, key_dim) = (&self.io, self.vocab_size, self.key_dim);
 
         if self.in_place {
             self.reserve(cache, past + new)?;
@@ -377,15 +378,7 @@ impl ModelSession {
             let outputs = self
                 .session
                 .run_binding_with_options(&binding, &self.run_options)?;
-            let result = read_outputs(
-                &self.io,
-                self.vocab_size,
-                self.key_dim,
-                &outputs,
-                new,
-                kept,
-                read,
-            )?;
+            let result = read_outputs(io, vocab_size, key_dim, &outputs, new, kept, read)?;
             return Ok((result, None));
         }
 
@@ -413,15 +406,7 @@ impl ModelSession {
             }
         }
         let mut outputs = self.session.run_with_options(inputs, &*self.run_options)?;
-        let result = read_outputs(
-            &self.io,
-            self.vocab_size,
-            self.key_dim,
-            &outputs,
-            new,
-            kept,
-            read,
-        )?;
+        let result = read_outputs(io, vocab_size, key_dim, &outputs, new, kept, read)?;
         let mut present = Vec::with_capacity(self.io.present.len());
         for (key, value) in &self.io.present {
             let mut take = |name: &str| {
