@@ -361,10 +361,9 @@ impl Engine {
     }
 
     /// The word-choice hints of an analysed block. The substitution check runs the model
-    /// once per candidate word, so its result is cached by what decides it: the word's
-    /// sentence up to the word, the preferred word and the tokens the check reads after
-    /// the word's start. An edit re-checks only the words whose sentence changed before
-    /// them or within the few tokens each check reads after them.
+    /// once per candidate word, so its result is cached by what decides it
+    /// ([`editing::check_key`]): an edit re-checks only the words whose sentence changed
+    /// before them or within the few tokens each check reads after them.
     pub fn hints(
         &self,
         uri: &Url,
@@ -385,16 +384,7 @@ impl Engine {
             3,
             |candidate| {
                 let word = candidate.word;
-                let sentence = editing::sentence_start(analysis, word);
-                let read = editing::checked_tokens(analysis, word);
-                let mut hasher = std::collections::hash_map::DefaultHasher::new();
-                analysis.text[sentence..word.bytes.start].hash(&mut hasher);
-                candidate.preferred.hash(&mut hasher);
-                read.paragraph_break.hash(&mut hasher);
-                for token in &analysis.tokens[read.tokens] {
-                    token.id.hash(&mut hasher);
-                }
-                let key = (corpora.key, hasher.finish());
+                let key = (corpora.key, editing::check_key(analysis, candidate));
                 if let Some(&log_ratio) = self.substitutions.lock().unwrap().get(&key) {
                     return Some(log_ratio);
                 }

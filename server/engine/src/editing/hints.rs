@@ -8,6 +8,8 @@
 //! in is scored against the sentence as written, over the word and up to
 //! [`RIGHT_CONTEXT_TOKENS`] tokens after it, and must be `min_ratio` times more probable.
 
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
 use std::ops::Range;
 
 use super::analysis::{BlockAnalysis, Candidate, WordAnalysis};
@@ -314,9 +316,25 @@ pub fn checked_tokens(analysis: &BlockAnalysis, word: &WordAnalysis) -> CheckedT
     }
 }
 
+/// A hash of what decides a candidate's [`substitution_log_ratio`], for callers that cache
+/// it: the word's sentence up to the word, the preferred word and the [`checked_tokens`].
+/// (The text before the sentence is left out: it changes the result little.)
+pub fn check_key(analysis: &BlockAnalysis, candidate: &HintCandidate) -> u64 {
+    let word = candidate.word;
+    let read = checked_tokens(analysis, word);
+    let mut hasher = DefaultHasher::new();
+    analysis.text[sentence_start(analysis, word)..word.bytes.start].hash(&mut hasher);
+    candidate.preferred.hash(&mut hasher);
+    read.paragraph_break.hash(&mut hasher);
+    for token in &analysis.tokens[read.tokens] {
+        token.id.hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
 /// Start (in the block's text) of the sentence of `word`: just after the previous . ! ? or
-/// line end, or the block's start. A check's result depends little on the text before it.
-pub fn sentence_start(analysis: &BlockAnalysis, word: &WordAnalysis) -> usize {
+/// line end, or the block's start.
+fn sentence_start(analysis: &BlockAnalysis, word: &WordAnalysis) -> usize {
     analysis.text[..word.bytes.start]
         .char_indices()
         .rev()

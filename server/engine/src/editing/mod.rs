@@ -14,7 +14,7 @@ pub use completion::{
     complete, leading_space_after, Completion, CompletionOptions, CompletionQuery,
 };
 pub use hints::{
-    checked_hints, checked_tokens, hint_candidates, sentence_start, substitution_log_ratio,
+    check_key, checked_hints, checked_tokens, hint_candidates, substitution_log_ratio,
     word_choice_hints, CheckedTokens, Hint, HintCandidate, HintThresholds, RIGHT_CONTEXT_TOKENS,
 };
 pub use usage::{similar_usage, Preferred, Usage};
