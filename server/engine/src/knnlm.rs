@@ -217,35 +217,34 @@ impl DocumentCache {
         k: usize,
         skip_recent: usize,
     ) -> Vec<(usize, Neighbour)> {
-        let mut searched = self.len().saturating_sub(skip_recent);
-        let mut offset = 0;
-        let mut found: Vec<(usize, Neighbour)> = Vec::new();
+        let mut left = self.len().saturating_sub(skip_recent);
+        let segments = self.runs.iter().map_while(|run| {
+            let entries = run.tokens.len().min(left);
+            left -= entries;
+            (entries > 0).then(|| &run.keys(self.dim)[..entries * self.dim])
+        });
+        exact_search_f32(segments, self.dim, query, k)
+            .into_iter()
+            .filter_map(|hit| {
+                let position = hit.entry as usize;
+                let neighbour = Neighbour {
+                    distance: hit.distance,
+                    token: self.token(position)?,
+                };
+                Some((position, neighbour))
+            })
+            .collect()
+    }
+
+    /// The next token of entry `position` (counted from the first entry added).
+    fn token(&self, mut position: usize) -> Option<u32> {
         for run in &self.runs {
-            let entries = run.tokens.len().min(searched);
-            if entries == 0 {
-                break;
+            match run.tokens.get(position) {
+                Some(&token) => return Some(token),
+                None => position -= run.tokens.len(),
             }
-            let keys = &run.keys(self.dim)[..entries * self.dim];
-            found.extend(
-                exact_search_f32(keys, self.dim, query, k)
-                    .into_iter()
-                    .map(|hit| {
-                        let entry = hit.entry as usize;
-                        let neighbour = Neighbour {
-                            distance: hit.distance,
-                            token: run.tokens[entry],
-                        };
-                        (offset + entry, neighbour)
-                    }),
-            );
-            offset += entries;
-            searched -= entries;
         }
-        if self.runs.len() > 1 {
-            found.sort_by(|a, b| a.1.distance.total_cmp(&b.1.distance).then(a.0.cmp(&b.0)));
-            found.truncate(k);
-        }
-        found
+        None
     }
 }
 

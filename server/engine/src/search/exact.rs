@@ -84,10 +84,17 @@ fn scan(
 }
 
 /// The k nearest of a small set of f32 keys (e.g. the continuous cache of the document
-/// being written), `dim` values per key.
-pub fn exact_search_f32(keys: &[f32], dim: usize, query: &[f32], k: usize) -> Vec<Hit> {
+/// being written), `dim` values per key, held in consecutive segments: entries are numbered
+/// across the segments in order.
+pub fn exact_search_f32<'a>(
+    segments: impl IntoIterator<Item = &'a [f32]>,
+    dim: usize,
+    query: &[f32],
+    k: usize,
+) -> Vec<Hit> {
     let mut best = TopK::new(k);
-    for (row, key) in keys.chunks_exact(dim).enumerate() {
+    let rows = segments.into_iter().flat_map(|keys| keys.chunks_exact(dim));
+    for (row, key) in rows.enumerate() {
         best.offer(Hit {
             entry: row as u32,
             distance: squared_l2_f32(query, key),

@@ -119,7 +119,7 @@ fn exact_search_is_the_same_in_batches_threads_and_against_a_naive_scan() {
 #[test]
 fn exact_search_over_f32_cache_keys() {
     // Rows (0,0) (2,0) (0,1), query (0,0.25): d = 0.0625, 4.0625, 0.5625.
-    let hits = exact_search_f32(&[0.0, 0.0, 2.0, 0.0, 0.0, 1.0], 2, &[0.0, 0.25], 2);
+    let hits = exact_search_f32([&[0.0, 0.0, 2.0, 0.0, 0.0, 1.0][..]], 2, &[0.0, 0.25], 2);
     assert_eq!(
         hits,
         vec![
