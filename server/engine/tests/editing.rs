@@ -57,17 +57,19 @@ fn corpus(dir: &Path) -> CorpusIndex {
 }
 
 fn analyze(corpus: &CorpusIndex, text: &str, previous: Option<&BlockAnalysis>) -> BlockAnalysis {
+    analyze_with(corpus, text, previous, &AnalysisOptions::default())
+}
+
+fn analyze_with(
+    corpus: &CorpusIndex,
+    text: &str,
+    previous: Option<&BlockAnalysis>,
+    options: &AnalysisOptions,
+) -> BlockAnalysis {
     let context = tiny_model().new_context();
-    editing::analyze_block(
-        &context,
-        &[corpus],
-        text,
-        previous,
-        &AnalysisOptions::default(),
-        &|| false,
-    )
-    .unwrap()
-    .unwrap()
+    editing::analyze_block(&context, &[corpus], text, previous, options, &|| false)
+        .unwrap()
+        .unwrap()
 }
 
 #[test]
@@ -155,6 +157,33 @@ fn the_analysis_scores_the_block_as_written() {
         );
     }
     assert_eq!(analysis.next_log_prob(analysis.tokens.len() - 1), None);
+}
+
+/// Where a word starts, the analysis answers p_kNN from its stored search, elsewhere by
+/// searching: either way it must be what a search of that position's key gives.
+#[test]
+fn the_analysis_gives_the_knn_prediction_of_every_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = corpus(dir.path());
+    let text = "Every Thursday, the zebra council approves purple raincoats.";
+    let params = &corpus.params;
+    for searched_k in [params.k, 64] {
+        let options = AnalysisOptions {
+            k: searched_k,
+            ..AnalysisOptions::default()
+        };
+        let analysis = analyze_with(&corpus, text, None, &options);
+        for position in 0..analysis.tokens.len() - 1 {
+            let key = analysis.key(position).unwrap();
+            let searched = knnlm::predict_knn(&[&corpus], None, params, key).unwrap();
+            let given = analysis.knn_at(&[&corpus], params, position).unwrap();
+            assert_eq!(
+                (&given.distribution, given.lambda),
+                (&searched.distribution, searched.lambda),
+                "position {position}, analysis k {searched_k}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -335,12 +364,19 @@ fn a_substitution_check_equals_scoring_both_sentences_from_scratch() {
     let tokenizer = tiny_model().tokenizer();
     let context = tiny_model().new_context();
     // The second text ends with the word: the check then scores a paragraph break after it.
-    let cases = [
+    // An analysis that searched with the check's k lends the check its searches at word
+    // starts; one that searched with another k does not.
+    let texts = [
         "Every Thursday. The zebra council approves purple raincoats every Thursday.",
         "Every Thursday. The zebra council approves purple raincoats",
     ];
-    for text in cases {
-        let analysis = analyze(&corpus, text, None);
+    let searched_ks = [corpus.params.k, 64];
+    for (text, searched_k) in texts.into_iter().flat_map(|t| searched_ks.map(|k| (t, k))) {
+        let options = AnalysisOptions {
+            k: searched_k,
+            ..AnalysisOptions::default()
+        };
+        let analysis = analyze_with(&corpus, text, None, &options);
         let candidates = editing::hint_candidates(
             &analysis,
             tokenizer.token_texts(),
@@ -382,7 +418,7 @@ fn a_substitution_check_equals_scoring_both_sentences_from_scratch() {
         .unwrap();
         assert!(
             (log_ratio - expected).abs() < 1e-3 * expected.abs().max(1.0),
-            "{text:?}: checked {log_ratio}, from scratch {expected}"
+            "{text:?}, analysis k {searched_k}: checked {log_ratio}, from scratch {expected}"
         );
     }
 }

@@ -40,6 +40,8 @@ pub struct BlockAnalysis {
     /// Shared, so that a document cache can use them without a copy.
     keys: Arc<[f32]>,
     key_dim: usize,
+    /// How many corpus neighbours each word's search asked for.
+    searched_k: usize,
     /// Entry `i` is the LM's ln p(tokens[i + 1] | tokens[..=i]): the text as written, scored.
     next_log_probs: Vec<f32>,
     /// Words after the block's first token, in order.
@@ -104,6 +106,26 @@ impl BlockAnalysis {
     /// The LM's ln p(tokens[position + 1] | tokens[..=position]).
     pub fn next_log_prob(&self, position: usize) -> Option<f32> {
         self.next_log_probs.get(position).copied()
+    }
+
+    /// p_kNN of the context `tokens[..=position]` from the corpus neighbours alone (no
+    /// document cache): the stored search when a word starts at `position + 1` and was
+    /// searched with `params.k`, else a new search. Both give the same neighbours.
+    pub fn knn_at(
+        &self,
+        corpora: &[&CorpusIndex],
+        params: &KnnParams,
+        position: usize,
+    ) -> Option<KnnPrediction> {
+        if self.searched_k == params.k {
+            let index = self
+                .words
+                .binary_search_by_key(&(position + 1), |w| w.token_index);
+            if let Ok(index) = index {
+                return self.words[index].prediction(params);
+            }
+        }
+        knnlm::predict_knn(corpora, None, params, self.key(position)?)
     }
 
     /// The word whose bytes contain `offset` (or end at it).
@@ -191,6 +213,7 @@ pub fn analyze_block(
         tokens,
         keys: Arc::from([]),
         key_dim,
+        searched_k: options.k,
         next_log_probs: Vec::new(),
         words: Vec::with_capacity(words.len()),
     };
@@ -205,7 +228,7 @@ pub fn analyze_block(
     let positions = ids.len() - 1;
     let mut keys: Vec<f32> = Vec::with_capacity(positions * key_dim);
     let mut end = 0;
-    if let Some(previous) = previous.filter(|p| p.key_dim == key_dim) {
+    if let Some(previous) = previous.filter(|p| p.key_dim == key_dim && p.searched_k == options.k) {
         let shared = previous
             .tokens
             .iter()

@@ -15,7 +15,7 @@ use std::ops::Range;
 use super::analysis::{BlockAnalysis, Candidate, WordAnalysis};
 use super::usage::majority_word;
 use crate::evidence::{supporting_sentences, SupportingSentence};
-use crate::knnlm::{self, CorpusIndex, KnnParams};
+use crate::knnlm::{self, CorpusIndex, KnnParams, KnnPrediction};
 use crate::lm::{log_sum_exp, Context, LmError};
 
 /// Tokens after the word that the substitution check scores (the rest of the sentence, at
@@ -239,8 +239,9 @@ pub fn substitution_log_ratio(
     let tokenizer = context.model().tokenizer();
     let mut preferred = tokenizer.encode(&format!("{lead}{}", candidate.preferred))?;
     let left = &ids[..first];
-    // What the analysis knows of a first token at the word: its LM ln p, and the key.
-    let known = |token: u32| Some((word.lm_log_prob(token)?, analysis.key(first - 1)?));
+    // What the analysis knows of a first token at the word: its LM ln p, and p_kNN there.
+    let knn_at_word = analysis.knn_at(corpora, params, first - 1);
+    let known = |token: u32| Some((word.lm_log_prob(token)?, knn_at_word.as_ref()));
 
     let rest = if read.paragraph_break {
         tokenizer.encode("\n\n")?
@@ -268,11 +269,11 @@ pub fn substitution_log_ratio(
         let mut sum = 0.0;
         for target in read.tokens {
             let position = target - 1;
-            let (Some(lm), Some(key)) = (analysis.next_log_prob(position), analysis.key(position))
-            else {
-                return Err(LmError::EmptyInput);
-            };
-            sum += interpolated(corpora, params, key, lm, ids[target]);
+            let lm = analysis
+                .next_log_prob(position)
+                .ok_or(LmError::EmptyInput)?;
+            let knn = analysis.knn_at(corpora, params, position);
+            sum += interpolated(knn.as_ref(), lm, ids[target]);
         }
         sum
     };
@@ -351,7 +352,7 @@ fn sentence_end(rest: &str) -> usize {
 
 /// ln p_kNN-LM(continuation | left), the model running as a branch of `context`'s cache.
 /// `first`, when the analysis has them: the LM's ln p of the continuation's first token
-/// and the key of its context (the end of `left`), so that the run starts one token later.
+/// and p_kNN at the end of `left`, so that the run starts one token later.
 /// The continuation's last token is never run: nothing after it is scored.
 fn score_branch(
     context: &Context,
@@ -359,15 +360,15 @@ fn score_branch(
     params: &KnnParams,
     left: &[u32],
     continuation: &[u32],
-    first: Option<(f32, &[f32])>,
+    first: Option<(f32, Option<&KnnPrediction>)>,
 ) -> Result<f32, LmError> {
     if left.is_empty() || continuation.is_empty() {
         return Ok(0.0);
     }
     let mut total = 0.0;
     let mut scored_from = 0;
-    if let Some((lm, key)) = first {
-        total += interpolated(corpora, params, key, lm, continuation[0]);
+    if let Some((lm, knn)) = first {
+        total += interpolated(knn, lm, continuation[0]);
         scored_from = 1;
     }
     if scored_from == continuation.len() {
@@ -386,20 +387,15 @@ fn score_branch(
         let logits = forward.logits_at(position).ok_or(LmError::EmptyInput)?;
         let lm = (f64::from(logits[token as usize]) - log_sum_exp(logits)) as f32;
         let key = forward.key_at(position).ok_or(LmError::EmptyInput)?;
-        total += interpolated(corpora, params, key, lm, token);
+        let knn = knnlm::predict_knn(corpora, None, params, key);
+        total += interpolated(knn.as_ref(), lm, token);
     }
     Ok(total)
 }
 
-/// ln p_kNN-LM(token) at a context with `key`, given the LM's ln p.
-fn interpolated(
-    corpora: &[&CorpusIndex],
-    params: &KnnParams,
-    key: &[f32],
-    lm_log_prob: f32,
-    token: u32,
-) -> f32 {
-    match knnlm::predict_knn(corpora, None, params, key) {
+/// ln p_kNN-LM(token), given the LM's ln p and p_kNN (none: nothing to retrieve from).
+fn interpolated(knn: Option<&KnnPrediction>, lm_log_prob: f32, token: u32) -> f32 {
+    match knn {
         Some(knn) => knn.interpolate(lm_log_prob, token),
         None => lm_log_prob,
     }
