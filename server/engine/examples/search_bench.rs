@@ -35,6 +35,8 @@ const USAGE: &str =
     "search_bench [--entries N] [--dim D] [--queries Q] [--k 64,1024] [--ef 64,128,...]
              [--m M] [--ef-construction E] [--exact-queries Q] [--out PATH | --index PATH] [--cold]
              [--keys FILE (raw f16 rows: the last --queries rows are the queries)]
+             [--query-index PATH (queries: the keys of another index with the same model,
+              e.g. one built from held-out documents; spread evenly over its entries)]
              [--fingerprint F (model fingerprint written into --out, so a server with that
               model opens the index: for measuring the server's memory on a large index)]";
 
@@ -49,6 +51,7 @@ struct Args {
     out: Option<PathBuf>,
     existing: Option<PathBuf>,
     keys_file: Option<PathBuf>,
+    query_index: Option<PathBuf>,
     cold: bool,
     fingerprint: String,
 }
@@ -65,6 +68,7 @@ fn parse_args() -> Args {
         out: None,
         existing: None,
         keys_file: None,
+        query_index: None,
         cold: false,
         fingerprint: "bench".to_string(),
     };
@@ -85,6 +89,7 @@ fn parse_args() -> Args {
             "--out" => args.out = Some(value().into()),
             "--index" => args.existing = Some(value().into()),
             "--keys" => args.keys_file = Some(value().into()),
+            "--query-index" => args.query_index = Some(value().into()),
             "--cold" => args.cold = true,
             "--fingerprint" => args.fingerprint = value(),
             _ => panic!("unknown argument {flag}\nusage: {USAGE}"),
@@ -267,6 +272,19 @@ fn make_queries(store: &Datastore, count: usize) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// `count` keys spread evenly over the entries of the index at `path`, which must have been
+/// built with `store`'s model.
+fn keys_of_index(path: &Path, store: &Datastore, count: usize) -> Vec<Vec<f32>> {
+    let other = Datastore::open(path, Some(store.model_fingerprint())).expect("open --query-index");
+    let keys = other.keys();
+    let step = (keys.len() / count.max(1)).max(1);
+    (0..keys.len())
+        .step_by(step)
+        .take(count)
+        .map(|row| keys.row(row).iter().map(|x| x.to_f32()).collect())
+        .collect()
+}
+
 fn evict_from_page_cache(path: &Path) {
     use std::os::unix::io::AsRawFd;
     let file = std::fs::File::open(path).expect("open index");
@@ -345,7 +363,10 @@ fn main() {
         load.as_secs_f64() * 1e3
     );
 
-    let queries = make_queries(&store, args.queries);
+    let queries = match &args.query_index {
+        Some(path) => keys_of_index(path, &store, args.queries),
+        None => make_queries(&store, args.queries),
+    };
     let max_k = args.ks.iter().copied().max().unwrap_or(64).min(n);
     let start = Instant::now();
     let query_refs: Vec<&[f32]> = queries.iter().map(|q| q.as_slice()).collect();

@@ -65,9 +65,9 @@ pub const GRAPH_MIN_ENTRIES: usize = 4096;
 /// Query-time parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchOptions {
-    /// HNSW beam width at level 0; the search uses max(ef_search, k). 256 gives
-    /// recall@64 0.959 at 1M synthetic keys (p50 1.6 ms) and 0.997 on 100k real keys.
-    pub ef_search: usize,
+    /// HNSW beam width at level 0; the search uses max(ef_search, k). `None`: chosen by the
+    /// index's size ([`default_ef_search`]).
+    pub ef_search: Option<usize>,
     /// Threads for exact search.
     pub threads: usize,
 }
@@ -75,9 +75,25 @@ pub struct SearchOptions {
 impl Default for SearchOptions {
     fn default() -> Self {
         SearchOptions {
-            ef_search: 256,
+            ef_search: None,
             threads: 2,
         }
+    }
+}
+
+/// Indexes up to this many entries are searched with the narrower beam.
+pub const NARROW_BEAM_MAX_ENTRIES: usize = 250_000;
+
+/// The beam width for an index of `entries` entries. Measured with `examples/search_bench.rs`,
+/// k = 64: on the Debian Reference index (109,527 entries) with 500 keys of held-out
+/// sections as queries (`--query-index`), ef 128 reached recall 0.978 at p50 0.38 ms and
+/// ef 256 0.988 at 0.65 ms; on 1M synthetic keys (harder than real ones) ef 128 reached only
+/// 0.922, ef 192 0.950 and ef 256 0.959 (p50 1.6 ms). Larger graphs need the wider beam.
+pub fn default_ef_search(entries: usize) -> usize {
+    if entries <= NARROW_BEAM_MAX_ENTRIES {
+        128
+    } else {
+        256
     }
 }
 
@@ -123,6 +139,8 @@ pub struct NeighbourIndex {
     store: Arc<Datastore>,
     graph: Option<GraphLayout>,
     options: SearchOptions,
+    /// The beam width in force: the options' or the default for this size.
+    ef_search: usize,
     scratch: Mutex<Vec<Scratch>>,
 }
 
@@ -140,10 +158,14 @@ impl NeighbourIndex {
                 bytemuck::try_cast_slice(store.graph_bytes()).map_err(|e| error(e.to_string()))?;
             Some(GraphLayout::parse(words, store.len()).map_err(error)?)
         };
+        let ef_search = options
+            .ef_search
+            .unwrap_or_else(|| default_ef_search(store.len()));
         Ok(NeighbourIndex {
             store,
             graph,
             options,
+            ef_search,
             scratch: Mutex::new(Vec::new()),
         })
     }
@@ -168,9 +190,14 @@ impl NeighbourIndex {
         self.options
     }
 
+    /// The HNSW beam width searches use.
+    pub fn ef_search(&self) -> usize {
+        self.ef_search
+    }
+
     /// The k nearest entries, nearest first: HNSW when the index has a graph, else exact.
     pub fn search(&self, query: &[f32], k: usize) -> Vec<Hit> {
-        self.search_with_ef(query, k, self.options.ef_search)
+        self.search_with_ef(query, k, self.ef_search)
     }
 
     /// As [`search`](Self::search) with an explicit beam width (for measurements).
