@@ -32,10 +32,10 @@ pub struct Args {
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
     /// Longest context of one model run, in tokens
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = IndexOptions::default().window)]
     pub window: usize,
     /// How far consecutive windows advance (each token keeps at least window − stride tokens of context)
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = IndexOptions::default().stride)]
     pub stride: usize,
     /// Keep the text of inline code (`x` in Markdown, <code> in HTML...) in the prose
     /// instead of dropping it; recorded in the index, so `eval` reads held-out text alike
