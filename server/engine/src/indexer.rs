@@ -104,8 +104,15 @@ pub fn build_index(
             options.stride, options.window
         )));
     }
-    let corpus = corpus::read_corpus(inputs, &options.corpus)?;
     let manifest = model.manifest();
+    if options.window > manifest.max_positions {
+        return Err(IndexError::Options(format!(
+            "the window ({} tokens) is longer than the model's context ({} tokens); \
+             pass a window of at most {} and a smaller stride",
+            options.window, manifest.max_positions, manifest.max_positions
+        )));
+    }
+    let corpus = corpus::read_corpus(inputs, &options.corpus)?;
     let previous = if options.full_rebuild {
         None
     } else {

@@ -229,6 +229,33 @@ fn reindexing_with_other_windows_or_inline_code_re_encodes_every_document() {
 }
 
 #[test]
+fn windows_longer_than_the_model_context_are_refused_before_reading_the_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    distinctive_corpus(dir.path());
+    let out = dir.path().join("corpus.index");
+    let context = tiny_model().manifest().max_positions;
+    let options = IndexOptions {
+        window: context + 1,
+        stride: context / 2,
+        ..IndexOptions::default()
+    };
+    let error = indexer::build_index(
+        tiny_model(),
+        &[dir.path().to_path_buf()],
+        &out,
+        &options,
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains(&format!("model's context ({context} tokens)")),
+        "{error}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
 fn an_index_of_another_model_is_refused_with_how_to_rebuild() {
     let dir = tempfile::tempdir().unwrap();
     distinctive_corpus(dir.path());
