@@ -717,8 +717,10 @@ async fn load_engine(state: &Arc<State>) {
 /// Publishes hints for documents as they change, one document at a time, newest text only.
 async fn diagnostics_loop(state: Arc<State>, mut inbox: mpsc::UnboundedReceiver<Url>) {
     while let Some(first) = inbox.recv().await {
-        // Let a burst of keystrokes settle into one run.
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        // Let the notifications of one editor action (they come within a few ms) settle into
+        // one run. Typing is slower than this; a run for an outdated version stops at its
+        // next model call, and a keystroke's completion interrupts its model call.
+        tokio::time::sleep(Duration::from_millis(10)).await;
         let mut pending = vec![first];
         while let Ok(uri) = inbox.try_recv() {
             if !pending.contains(&uri) {
