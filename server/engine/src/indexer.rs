@@ -179,13 +179,10 @@ pub fn build_index(
         .as_ref()
         .map_or(0, |p| p.document_count() - seen_previous);
     report.entries = writer.len();
-    writer.set_metadata(serde_json::json!({
-        "model": manifest.name,
-        "window": options.window,
-        "stride": options.stride,
-        "keep_inline_code": options.corpus.keep_inline_code,
-        "documents": report.documents,
-    }));
+    let mut metadata = Encoding::of(options).to_metadata();
+    metadata["model"] = manifest.name.clone().into();
+    metadata["documents"] = report.documents.into();
+    writer.set_metadata(metadata);
     drop(previous);
     let graph_started = Instant::now();
     search::commit_with_graph(writer, &options.hnsw, &mut |done, total| {
@@ -237,6 +234,15 @@ impl Encoding {
             keep_inline_code: self.keep_inline_code,
             ..CorpusConfig::default()
         }
+    }
+
+    /// The metadata fields that record this encoding, read back by [`Encoding::from_metadata`].
+    pub fn to_metadata(&self) -> serde_json::Value {
+        serde_json::json!({
+            "window": self.window,
+            "stride": self.stride,
+            "keep_inline_code": self.keep_inline_code,
+        })
     }
 
     /// The encoding recorded in an index's metadata; what is missing is the default (indexes
