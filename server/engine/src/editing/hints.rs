@@ -265,15 +265,22 @@ pub fn substitution_log_ratio(
             .collect();
         score_branch(context, corpora, params, left, &written, known(written[0]))?
     } else {
-        // The text as written: the analysis has scored it already.
+        // The text as written: the analysis has scored it already. Its first token is
+        // predicted at the word, where p_kNN is known above.
         let mut sum = 0.0;
         for target in read.tokens {
             let position = target - 1;
             let lm = analysis
                 .next_log_prob(position)
                 .ok_or(LmError::EmptyInput)?;
-            let knn = analysis.knn_at(corpora, params, position);
-            sum += interpolated(knn.as_ref(), lm, ids[target]);
+            let searched;
+            let knn = if target == first {
+                knn_at_word.as_ref()
+            } else {
+                searched = analysis.knn_at(corpora, params, position);
+                searched.as_ref()
+            };
+            sum += interpolated(knn, lm, ids[target]);
         }
         sum
     };
