@@ -10,6 +10,7 @@ use std::sync::Arc;
 use precedent_engine::datastore::Datastore;
 use precedent_engine::editing::{
     self, AnalysisOptions, BlockAnalysis, CompletionOptions, CompletionQuery, HintThresholds,
+    Substitution,
 };
 use precedent_engine::indexer::{self, IndexOptions};
 use precedent_engine::knnlm::{self, CorpusIndex, KnnParams};
@@ -405,20 +406,49 @@ fn a_substitution_check_equals_scoring_both_sentences_from_scratch() {
                 .copied()
                 .collect()
         };
-        let expected = scored_from_scratch(&corpus, &with(&preferred), first)
-            - scored_from_scratch(&corpus, &with(&ids[first..read.word_end]), first);
+        let written = scored_from_scratch(&corpus, &with(&ids[first..read.word_end]), first);
+        let expected = scored_from_scratch(&corpus, &with(&preferred), first) - written;
+        // The most the ratio can be, knowing only the preferred word's first token.
+        let first_token: Vec<u32> = ids[..first]
+            .iter()
+            .chain(&preferred[..1])
+            .copied()
+            .collect();
+        let bound = scored_from_scratch(&corpus, &first_token, first) - written;
 
-        let log_ratio = editing::substitution_log_ratio(
-            &context,
-            &analysis,
-            &[&corpus],
-            &corpus.params,
-            candidate,
-        )
-        .unwrap();
+        let checked = |floor: f32| {
+            editing::check_substitution(
+                &context,
+                &analysis,
+                &[&corpus],
+                &corpus.params,
+                candidate,
+                floor,
+            )
+            .unwrap()
+        };
+        let close = |log_ratio: f32| (log_ratio - expected).abs() < 1e-3 * expected.abs().max(1.0);
+        let Substitution::LogRatio(log_ratio) = checked(f32::NEG_INFINITY) else {
+            panic!("a check without a floor computes the ratio");
+        };
         assert!(
-            (log_ratio - expected).abs() < 1e-3 * expected.abs().max(1.0),
+            close(log_ratio),
             "{text:?}, analysis k {searched_k}: checked {log_ratio}, from scratch {expected}"
         );
+        // With a floor, the check stops early when even the bound falls short of it. (When
+        // the sentence ends with the word, the written side needs the model too: no bound.)
+        let near = |a: f32, b: f32| (a - b).abs() < 1e-3 * b.abs().max(1.0);
+        for floor in [expected - 1.0, bound - 0.01, bound + 0.01, bound + 5.0] {
+            match checked(floor) {
+                Substitution::LogRatio(log_ratio) => {
+                    assert!(close(log_ratio), "floor {floor}: {log_ratio}");
+                    assert!(read.paragraph_break || floor <= bound, "floor {floor}");
+                }
+                Substitution::AtMost(at_most) => {
+                    assert!(!read.paragraph_break && floor > bound, "floor {floor}");
+                    assert!(near(at_most, bound), "floor {floor}: {at_most}, {bound}");
+                }
+            }
+        }
     }
 }

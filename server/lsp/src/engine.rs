@@ -9,7 +9,9 @@ use std::time::SystemTime;
 
 use dashmap::DashMap;
 use precedent_engine::datastore::Datastore;
-use precedent_engine::editing::{self, AnalysisOptions, BlockAnalysis, Hint, HintThresholds};
+use precedent_engine::editing::{
+    self, AnalysisOptions, BlockAnalysis, Hint, HintThresholds, Substitution,
+};
 use precedent_engine::indexer::Encoding;
 use precedent_engine::knnlm::{CorpusIndex, DocumentCache, KnnParams};
 use precedent_engine::lm::{Context, LanguageModel, LmError};
@@ -35,8 +37,8 @@ pub struct Engine {
     typing: DashMap<Url, Arc<Mutex<Context>>>,
     /// For analysing blocks in the background: one KV cache per recently analysed block.
     block_contexts: Mutex<BlockContexts>,
-    /// Substitution checks: ln ratio by (corpora, the text the check read, the word).
-    substitutions: Mutex<HashMap<(u64, u64), f32>>,
+    /// Substitution checks by (corpora, the text the check read, the word).
+    substitutions: Mutex<HashMap<(u64, u64), Substitution>>,
 }
 
 /// A corpus index opened for queries.
@@ -382,11 +384,17 @@ impl Engine {
             params,
             thresholds,
             3,
-            |candidate| {
+            |candidate, floor| {
                 let word = candidate.word;
                 let key = (corpora.key, editing::check_key(analysis, candidate));
-                if let Some(&log_ratio) = self.substitutions.lock().unwrap().get(&key) {
-                    return Some(log_ratio);
+                let cached = self.substitutions.lock().unwrap().get(&key).copied();
+                match cached {
+                    Some(found @ Substitution::LogRatio(_)) => return Some(found),
+                    // Settled without the model for a floor at least as high as this one.
+                    Some(found @ Substitution::AtMost(at_most)) if at_most < floor => {
+                        return Some(found)
+                    }
+                    _ => {}
                 }
                 let started = std::time::Instant::now();
                 let computed = self.with_lane_context(
@@ -395,16 +403,18 @@ impl Engine {
                     &[&analysis.text],
                     |_| analysis.tokens.len(),
                     |context| {
-                        editing::substitution_log_ratio(context, analysis, &refs, params, candidate)
+                        editing::check_substitution(
+                            context, analysis, &refs, params, candidate, floor,
+                        )
                     },
                 );
-                let log_ratio = computed
+                let found = computed
                     .inspect_err(|error| tracing::warn!(%error, "checking a hint failed"))
                     .ok()?;
                 tracing::trace!(
                     word = &analysis.text[word.bytes.clone()],
                     preferred = candidate.preferred,
-                    log_ratio,
+                    ?found,
                     ms = started.elapsed().as_millis() as u64,
                     "substitution checked"
                 );
@@ -412,8 +422,8 @@ impl Engine {
                 if cache.len() > 50_000 {
                     cache.clear();
                 }
-                cache.insert(key, log_ratio);
-                Some(log_ratio)
+                cache.insert(key, found);
+                Some(found)
             },
         )
     }

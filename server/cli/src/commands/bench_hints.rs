@@ -180,13 +180,18 @@ pub fn run(global: &GlobalOptions, args: &HintsArgs) -> anyhow::Result<()> {
             for candidate in
                 editing::hint_candidates(analysis, texts, &[&corpus], &corpus.params, &loosest)
             {
-                let log_ratio = editing::substitution_log_ratio(
+                // No floor: every candidate's ratio is computed, so the grid can filter.
+                let editing::Substitution::LogRatio(log_ratio) = editing::check_substitution(
                     &context,
                     analysis,
                     &[&corpus],
                     &corpus.params,
                     &candidate,
-                )?;
+                    f32::NEG_INFINITY,
+                )?
+                else {
+                    unreachable!("a check without a floor computes the ratio");
+                };
                 block.push(Scored {
                     bytes: candidate.word.bytes.clone(),
                     written: analysis.text[candidate.word.bytes.clone()].to_string(),

@@ -14,8 +14,9 @@ pub use completion::{
     complete, leading_space_after, Completion, CompletionOptions, CompletionQuery,
 };
 pub use hints::{
-    check_key, checked_hints, checked_tokens, hint_candidates, substitution_log_ratio,
-    word_choice_hints, CheckedTokens, Hint, HintCandidate, HintThresholds, RIGHT_CONTEXT_TOKENS,
+    check_key, check_substitution, checked_hints, checked_tokens, hint_candidates,
+    word_choice_hints, CheckedTokens, Hint, HintCandidate, HintThresholds, Substitution,
+    RIGHT_CONTEXT_TOKENS,
 };
 pub use usage::{similar_usage, Preferred, Usage};
 pub use words::{block_ranges, corpus_word, words_with_tokens, WordAt};
