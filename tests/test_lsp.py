@@ -167,6 +167,28 @@ def test_utf16_positions_and_configuration_changes(precedent_bin, tiny_model, co
         client.close()
 
 
+def test_a_long_paragraph_is_judged_in_parts_that_map_back_to_its_lines(
+        precedent_bin, tiny_model, corpus_index, workspace, tmp_path):
+    client = start(precedent_bin, tiny_model, tmp_path)
+    try:
+        client.initialize(workspace, dict(SETTINGS, indexPaths=[str(corpus_index)]))
+        ready(client)
+        # One Markdown paragraph of 1,300 bytes over 21 soft-wrapped lines: the server cuts
+        # it at a sentence end into two blocks. The hinted word is in the second.
+        lines = [DISTINCTIVE] * 20 + ["The zebra council approves purple raincoats every Thursday."]
+        uri = client.open(workspace / "long.md", "# Notes\n\n" + "\n".join(lines) + "\n")
+        raincoats = {"start": {"line": 22, "character": 34}, "end": {"line": 22, "character": 43}}
+        diagnostics = client.diagnostics(uri, 1)
+        assert [(d["range"], d["data"]["preferred"]) for d in diagnostics] == [(raincoats, "umbrellas")]
+
+        hover = client.request("textDocument/hover", {
+            "textDocument": {"uri": uri}, "position": {"line": 22, "character": 36}})
+        assert hover["range"] == raincoats
+        assert "The corpus prefers *umbrellas* here" in hover["contents"]["value"]
+    finally:
+        client.close()
+
+
 def test_team_settings_from_precedent_toml(precedent_bin, tiny_model, corpus_index, workspace, tmp_path):
     (workspace / "precedent.toml").write_text(
         f'index_paths = ["{corpus_index}"]\nk = 8\nlambda = 0.5\ntemperature = 1.0\n'

@@ -22,6 +22,8 @@ mod prose;
 mod rst;
 mod sentences;
 
+pub(crate) use sentences::sentence_ranges;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,8 @@
 //! Assistance for a document being written, in plain byte offsets of its prose: the
 //! per-block analysis behind "similar usage" and word-choice hints, and completions at a
-//! cursor. Blocks (paragraphs, headings, list items) are analysed on their own, so an edit
-//! re-analyses only its block and results can be cached by the block's text.
+//! cursor. Blocks (paragraphs, headings, list items; long paragraphs in parts) are analysed
+//! on their own, so an edit re-analyses only its block and results can be cached by the
+//! block's text.
 
 mod analysis;
 mod completion;

@@ -50,20 +50,91 @@ pub fn corpus_word(sentence: &str, mark: Range<usize>) -> Option<&str> {
         .map(|(_, word)| word)
 }
 
-/// Byte ranges of the blocks of extracted prose (separated by `"\n\n"`), empty ones left out.
+/// The longest block analysed as one, in bytes (about 200 tokens of English prose). A
+/// longer paragraph is cut at sentence ends. The model's work per token grows with the
+/// block's length, and an edit re-runs its block from the edit on, so one long block (a
+/// plain-text file without blank lines, say) would make hints slow; the cost is that a
+/// part does not see the text of the parts before it.
+pub const MAX_BLOCK_BYTES: usize = 1000;
+
+/// Byte ranges of the blocks of extracted prose: its paragraphs (separated by `"\n\n"`),
+/// empty ones left out, those longer than [`MAX_BLOCK_BYTES`] cut at sentence ends.
 pub fn block_ranges(text: &str) -> Vec<Range<usize>> {
     let mut blocks = Vec::new();
+    for paragraph in paragraph_ranges(text) {
+        if paragraph.len() <= MAX_BLOCK_BYTES {
+            blocks.push(paragraph);
+            continue;
+        }
+        let sentence_starts: Vec<usize> = crate::corpus::sentence_ranges(&text[paragraph.clone()])
+            .into_iter()
+            .map(|s| paragraph.start + s.start)
+            .collect();
+        cut_long_block(text, paragraph, &sentence_starts, &mut blocks);
+    }
+    blocks
+}
+
+/// Byte ranges of the paragraphs of extracted prose (separated by `"\n\n"`), empty ones
+/// left out.
+fn paragraph_ranges(text: &str) -> Vec<Range<usize>> {
+    let mut paragraphs = Vec::new();
     let mut start = 0;
     for (separator, _) in text.match_indices("\n\n") {
         if separator > start {
-            blocks.push(start..separator);
+            paragraphs.push(start..separator);
         }
         start = separator + 2;
     }
     if text.len() > start {
-        blocks.push(start..text.len());
+        paragraphs.push(start..text.len());
     }
-    blocks
+    paragraphs
+}
+
+/// Pushes `block` as parts of at most [`MAX_BLOCK_BYTES`], each as long as it can be: cut
+/// at the last of `sentence_starts` that fits, else at a space, else (a run of text
+/// without spaces) between two characters. A part depends only on the text from its start,
+/// so writing at the end of a long paragraph never moves the cuts before it, and their
+/// analyses stay cached.
+fn cut_long_block(
+    text: &str,
+    block: Range<usize>,
+    sentence_starts: &[usize],
+    blocks: &mut Vec<Range<usize>>,
+) {
+    let mut start = block.start;
+    while block.end - start > MAX_BLOCK_BYTES {
+        let limit = floor_char_boundary(text, start + MAX_BLOCK_BYTES);
+        let last_sentence = sentence_starts
+            .iter()
+            .copied()
+            .filter(|&s| s > start && s <= limit)
+            .max();
+        let cut = last_sentence
+            .or_else(|| {
+                let last_space = text[start..limit].rfind(char::is_whitespace)?;
+                Some(start + last_space).filter(|&s| s > start)
+            })
+            .unwrap_or(limit);
+        let part = text[start..cut].trim_end();
+        if !part.is_empty() {
+            blocks.push(start..start + part.len());
+        }
+        start = cut + (text[cut..block.end].len() - text[cut..block.end].trim_start().len());
+    }
+    if block.end > start {
+        blocks.push(start..block.end);
+    }
+}
+
+/// The largest char boundary of `text` at or before `index`.
+fn floor_char_boundary(text: &str, index: usize) -> usize {
+    let mut index = index.min(text.len());
+    while !text.is_char_boundary(index) {
+        index -= 1;
+    }
+    index
 }
 
 #[cfg(test)]
@@ -133,5 +204,47 @@ mod tests {
         let text = "Title\n\nFirst para.\n\n\n\nSecond";
         let blocks: Vec<&str> = block_ranges(text).into_iter().map(|r| &text[r]).collect();
         assert_eq!(blocks, ["Title", "First para.", "Second"]);
+    }
+
+    #[test]
+    fn long_paragraphs_are_cut_at_the_last_sentence_end_that_fits() {
+        let sentences = "This sentence is one of many. ".repeat(50); // 1,500 bytes
+        let words = "word ".repeat(500); // 2,500 bytes, no sentence end
+        let letters = "é".repeat(1250); // 2,500 bytes, no space
+                                        // (paragraph, number of parts, whether every part ends a sentence)
+        let cases = [
+            (sentences.trim_end(), 2, true),
+            (words.trim_end(), 3, false),
+            (letters.as_str(), 3, false),
+        ];
+        for (paragraph, parts, at_sentence_ends) in cases {
+            let text = format!("Title\n\n{paragraph}\n\nEnd.");
+            let blocks: Vec<&str> = block_ranges(&text).into_iter().map(|r| &text[r]).collect();
+            let (first, last) = (blocks[0], blocks[blocks.len() - 1]);
+            let middle = &blocks[1..blocks.len() - 1];
+            assert_eq!((first, last), ("Title", "End."));
+            assert_eq!(middle.len(), parts, "{:?}", &paragraph[..20]);
+            for (i, part) in middle.iter().enumerate() {
+                assert!(part.len() <= MAX_BLOCK_BYTES, "{}", part.len());
+                if i + 1 < parts {
+                    assert!(part.len() > MAX_BLOCK_BYTES - 32, "as long as it can be");
+                }
+                assert_eq!(part.trim(), *part);
+                if at_sentence_ends {
+                    assert!(part.ends_with("many."), "{part}");
+                }
+            }
+            let kept: String = middle.concat().split_whitespace().collect();
+            let whole: String = paragraph.split_whitespace().collect();
+            assert_eq!(kept, whole, "nothing lost");
+
+            // Writing on at the end of the paragraph leaves the parts before it alone.
+            let longer = format!("{paragraph} And one more sentence here.");
+            let longer_blocks: Vec<&str> = block_ranges(&longer)
+                .into_iter()
+                .map(|r| &longer[r])
+                .collect();
+            assert_eq!(longer_blocks[..parts - 1], middle[..parts - 1]);
+        }
     }
 }

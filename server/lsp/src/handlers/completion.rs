@@ -43,9 +43,17 @@ pub fn completion(request: &DocumentRequest, position: Position) -> Option<Compl
     let before_trimmed = before.trim_end();
     let char_before = text[..prefix_start].chars().next_back();
     let (context_text, leading_space) = if before_trimmed.is_empty() {
-        // The first word of a block: the previous block is the context.
-        let previous = block.checked_sub(1)?;
-        (format!("{}\n\n", prose.block_text(previous)), false)
+        // The first word of a block: the previous block is the context, then a paragraph
+        // break, unless a long paragraph was cut there (see `block_ranges`).
+        let previous = prose.block_text(block.checked_sub(1)?);
+        if prose.text()[..block_range.start].ends_with("\n\n") {
+            (format!("{previous}\n\n"), false)
+        } else {
+            (
+                previous.to_string(),
+                editing::leading_space_after(char_before),
+            )
+        }
     } else {
         (
             before_trimmed.to_string(),
