@@ -208,10 +208,12 @@ mod tests {
 
     #[test]
     fn long_paragraphs_are_cut_at_the_last_sentence_end_that_fits() {
-        let sentences = "This sentence is one of many. ".repeat(50); // 1,500 bytes
-        let words = "word ".repeat(500); // 2,500 bytes, no sentence end
-        let letters = "é".repeat(1250); // 2,500 bytes, no space
-                                        // (paragraph, number of parts, whether every part ends a sentence)
+        // 1,500 bytes of sentences; 2,500 bytes without a sentence end; 2,500 bytes of
+        // two-byte letters without a space.
+        let sentences = "This sentence is one of many. ".repeat(50);
+        let words = "word ".repeat(500);
+        let letters = "é".repeat(1250);
+        // (paragraph, number of parts, whether every part ends a sentence)
         let cases = [
             (sentences.trim_end(), 2, true),
             (words.trim_end(), 3, false),
