@@ -8,7 +8,7 @@ use std::sync::Arc;
 use precedent_engine::datastore::Datastore;
 use precedent_engine::editing;
 use precedent_engine::evaluate::{self, EvalOptions};
-use precedent_engine::indexer::{self, IndexOptions, IndexReport};
+use precedent_engine::indexer::{self, IndexError, IndexOptions, IndexReport};
 use precedent_engine::knnlm::{self, CorpusIndex, KnnParams};
 use precedent_engine::search::{NeighbourIndex, SearchOptions};
 
@@ -38,14 +38,18 @@ fn index(corpus: &Path, out: &Path, full: bool) -> IndexReport {
         full_rebuild: full,
         ..IndexOptions::default()
     };
+    build(corpus, out, &options).unwrap()
+}
+
+/// Indexes `corpus` into `out` with the tiny model and `options`, without progress.
+fn build(corpus: &Path, out: &Path, options: &IndexOptions) -> Result<IndexReport, IndexError> {
     indexer::build_index(
         tiny_model(),
         &[corpus.to_path_buf()],
         out,
-        &options,
+        options,
         &mut |_| {},
     )
-    .unwrap()
 }
 
 fn open(path: &Path, params: KnnParams) -> CorpusIndex {
@@ -208,14 +212,7 @@ fn reindexing_with_other_windows_or_inline_code_re_encodes_every_document() {
         change(&mut options);
         // Back to the first settings, then the change.
         index(dir.path(), &out, true);
-        let report = indexer::build_index(
-            tiny_model(),
-            &[dir.path().to_path_buf()],
-            &out,
-            &options,
-            &mut |_| {},
-        )
-        .unwrap();
+        let report = build(dir.path(), &out, &options).unwrap();
         let expected = if what == "nothing" {
             first.documents
         } else {
@@ -239,15 +236,7 @@ fn windows_longer_than_the_model_context_are_refused_before_reading_the_corpus()
         stride: context / 2,
         ..IndexOptions::default()
     };
-    let error = indexer::build_index(
-        tiny_model(),
-        &[dir.path().to_path_buf()],
-        &out,
-        &options,
-        &mut |_| {},
-    )
-    .unwrap_err()
-    .to_string();
+    let error = build(dir.path(), &out, &options).unwrap_err().to_string();
     assert!(
         error.contains(&format!("model's context ({context} tokens)")),
         "{error}"

@@ -94,7 +94,7 @@ pub struct Prose {
 
 impl Prose {
     fn new(document: Document) -> Prose {
-        let blocks = block_ranges(document.text());
+        let blocks = block_ranges(&document);
         Prose { document, blocks }
     }
 

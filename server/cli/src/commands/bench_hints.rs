@@ -81,7 +81,7 @@ pub fn run(global: &GlobalOptions, args: &HintsArgs) -> anyhow::Result<()> {
         .documents
         .iter()
         .flat_map(|d| {
-            editing::block_ranges(d.text())
+            editing::block_ranges(d)
                 .into_iter()
                 .map(|r| d.text()[r].to_string())
         })

@@ -22,8 +22,6 @@ mod prose;
 mod rst;
 mod sentences;
 
-pub(crate) use sentences::sentence_ranges;
-
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -374,7 +374,8 @@ pub fn check_key(analysis: &BlockAnalysis, candidate: &HintCandidate) -> u64 {
     let word = candidate.word;
     let read = checked_tokens(analysis, word);
     let mut hasher = DefaultHasher::new();
-    analysis.text[sentence_start(analysis, word)..word.bytes.start].hash(&mut hasher);
+    analysis.text[sentence_start(&analysis.text, word.bytes.start)..word.bytes.start]
+        .hash(&mut hasher);
     candidate.preferred.hash(&mut hasher);
     read.paragraph_break.hash(&mut hasher);
     for token in &analysis.tokens[read.tokens] {
@@ -383,13 +384,9 @@ pub fn check_key(analysis: &BlockAnalysis, candidate: &HintCandidate) -> u64 {
     hasher.finish()
 }
 
-/// Start (in the block's text) of the sentence of `word`: just after the previous . ! ? or
-/// line end, or the block's start.
-fn sentence_start(analysis: &BlockAnalysis, word: &WordAnalysis) -> usize {
-    start_of_sentence(&analysis.text, word.bytes.start)
-}
-
-fn start_of_sentence(text: &str, offset: usize) -> usize {
+/// Start of the sentence around byte `offset` of a block's text: just after the previous
+/// . ! ? or line end, or the block's start.
+fn sentence_start(text: &str, offset: usize) -> usize {
     text[..offset]
         .char_indices()
         .rev()
@@ -409,7 +406,7 @@ fn reads_as_name(text: &str, bytes: Range<usize>) -> bool {
     if letters.clone().any(char::is_uppercase) {
         return true;
     }
-    let inside_sentence = text[start_of_sentence(text, bytes.start)..bytes.start]
+    let inside_sentence = text[sentence_start(text, bytes.start)..bytes.start]
         .chars()
         .any(char::is_alphanumeric);
     first.is_uppercase() && inside_sentence && word != "I"

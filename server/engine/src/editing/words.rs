@@ -4,6 +4,7 @@ use std::ops::Range;
 
 use unicode_segmentation::UnicodeSegmentation;
 
+use crate::corpus::Document;
 use crate::lm::TokenSpan;
 
 /// A word and the index of the token that starts it.
@@ -57,18 +58,24 @@ pub fn corpus_word(sentence: &str, mark: Range<usize>) -> Option<&str> {
 /// part does not see the text of the parts before it.
 pub const MAX_BLOCK_BYTES: usize = 1000;
 
-/// Byte ranges of the blocks of extracted prose: its paragraphs (separated by `"\n\n"`),
-/// empty ones left out, those longer than [`MAX_BLOCK_BYTES`] cut at sentence ends.
-pub fn block_ranges(text: &str) -> Vec<Range<usize>> {
+/// Byte ranges of the blocks of a document's prose: its paragraphs (separated by
+/// `"\n\n"`), empty ones left out, those longer than [`MAX_BLOCK_BYTES`] cut at the
+/// document's sentence ends.
+pub fn block_ranges(document: &Document) -> Vec<Range<usize>> {
+    let text = document.text();
+    let sentences = document.sentences();
     let mut blocks = Vec::new();
     for paragraph in paragraph_ranges(text) {
         if paragraph.len() <= MAX_BLOCK_BYTES {
             blocks.push(paragraph);
             continue;
         }
-        let sentence_starts: Vec<usize> = crate::corpus::sentence_ranges(&text[paragraph.clone()])
-            .into_iter()
-            .map(|s| paragraph.start + s.start)
+        // Sentences are in order and never span paragraphs.
+        let first = sentences.partition_point(|s| s.start < paragraph.start);
+        let sentence_starts: Vec<usize> = sentences[first..]
+            .iter()
+            .take_while(|s| s.start < paragraph.end)
+            .map(|s| s.start)
             .collect();
         cut_long_block(text, paragraph, &sentence_starts, &mut blocks);
     }
@@ -199,11 +206,27 @@ mod tests {
         }
     }
 
+    /// The blocks of `text` read as a plain-text document.
+    fn blocks(text: &str) -> Vec<String> {
+        let path = std::path::Path::new("draft.txt");
+        let config = crate::corpus::CorpusConfig::default();
+        let document = Document::from_bytes(
+            path,
+            crate::corpus::Format::PlainText,
+            text.as_bytes(),
+            &config,
+        )
+        .unwrap();
+        block_ranges(&document)
+            .into_iter()
+            .map(|r| document.text()[r].to_string())
+            .collect()
+    }
+
     #[test]
     fn blocks_are_split_on_blank_lines() {
         let text = "Title\n\nFirst para.\n\n\n\nSecond";
-        let blocks: Vec<&str> = block_ranges(text).into_iter().map(|r| &text[r]).collect();
-        assert_eq!(blocks, ["Title", "First para.", "Second"]);
+        assert_eq!(blocks(text), ["Title", "First para.", "Second"]);
     }
 
     #[test]
@@ -221,9 +244,9 @@ mod tests {
         ];
         for (paragraph, parts, at_sentence_ends) in cases {
             let text = format!("Title\n\n{paragraph}\n\nEnd.");
-            let blocks: Vec<&str> = block_ranges(&text).into_iter().map(|r| &text[r]).collect();
-            let (first, last) = (blocks[0], blocks[blocks.len() - 1]);
-            let middle = &blocks[1..blocks.len() - 1];
+            let found = blocks(&text);
+            let (first, last) = (found[0].as_str(), found[found.len() - 1].as_str());
+            let middle = &found[1..found.len() - 1];
             assert_eq!((first, last), ("Title", "End."));
             assert_eq!(middle.len(), parts, "{:?}", &paragraph[..20]);
             for (i, part) in middle.iter().enumerate() {
@@ -242,11 +265,7 @@ mod tests {
 
             // Writing on at the end of the paragraph leaves the parts before it alone.
             let longer = format!("{paragraph} And one more sentence here.");
-            let longer_blocks: Vec<&str> = block_ranges(&longer)
-                .into_iter()
-                .map(|r| &longer[r])
-                .collect();
-            assert_eq!(longer_blocks[..parts - 1], middle[..parts - 1]);
+            assert_eq!(blocks(&longer)[..parts - 1], middle[..parts - 1]);
         }
     }
 }

@@ -139,8 +139,6 @@ pub struct NeighbourIndex {
     store: Arc<Datastore>,
     graph: Option<GraphLayout>,
     options: SearchOptions,
-    /// The beam width in force: the options' or the default for this size.
-    ef_search: usize,
     scratch: Mutex<Vec<Scratch>>,
 }
 
@@ -158,14 +156,10 @@ impl NeighbourIndex {
                 bytemuck::try_cast_slice(store.graph_bytes()).map_err(|e| error(e.to_string()))?;
             Some(GraphLayout::parse(words, store.len()).map_err(error)?)
         };
-        let ef_search = options
-            .ef_search
-            .unwrap_or_else(|| default_ef_search(store.len()));
         Ok(NeighbourIndex {
             store,
             graph,
             options,
-            ef_search,
             scratch: Mutex::new(Vec::new()),
         })
     }
@@ -190,14 +184,16 @@ impl NeighbourIndex {
         self.options
     }
 
-    /// The HNSW beam width searches use.
+    /// The HNSW beam width searches use: the options', else the default for this size.
     pub fn ef_search(&self) -> usize {
-        self.ef_search
+        self.options
+            .ef_search
+            .unwrap_or_else(|| default_ef_search(self.store.len()))
     }
 
     /// The k nearest entries, nearest first: HNSW when the index has a graph, else exact.
     pub fn search(&self, query: &[f32], k: usize) -> Vec<Hit> {
-        self.search_with_ef(query, k, self.ef_search)
+        self.search_with_ef(query, k, self.ef_search())
     }
 
     /// As [`search`](Self::search) with an explicit beam width (for measurements).
