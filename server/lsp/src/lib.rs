@@ -3,7 +3,8 @@
 //! `server` holds the backend and dispatches; `handlers` convert engine results into
 //! lsp-types, one module per feature; `engine` owns the model, indexes and analysis cache;
 //! `config` and `settings_store` resolve settings; `documents` and `text` keep the open
-//! documents and convert positions (UTF-16). PROTOCOL.md is the contract with editors.
+//! documents and convert positions (UTF-16); `transport` checks every frame on the wire
+//! before tower-lsp sees it. PROTOCOL.md is the contract with editors.
 
 pub mod config;
 mod documents;
@@ -14,5 +15,6 @@ mod indexing;
 mod server;
 mod settings_store;
 mod text;
+pub mod transport;
 
 pub use server::{serve_stdio, ServeOptions};
