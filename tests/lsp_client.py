@@ -9,6 +9,10 @@ import time
 from pathlib import Path
 
 
+def frame(body: bytes) -> bytes:
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
 class LspClient:
     def __init__(self, command: list, env: dict | None = None, cwd: Path | None = None,
                  configuration: dict | None = None):
@@ -17,6 +21,7 @@ class LspClient:
             stderr=subprocess.PIPE, env=env, cwd=cwd)
         self.next_id = 0
         self.responses: dict[int, dict] = {}
+        self.answers: list[dict] = []  # every response, in order (ids may be null or repeat)
         self.notifications: list[dict] = []
         self.server_requests: list[dict] = []
         self.configuration = configuration or {}
@@ -27,8 +32,11 @@ class LspClient:
 
     # --- wire ---------------------------------------------------------------
     def _send(self, message: dict):
-        body = json.dumps(message).encode("utf-8")
-        self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.send_raw(frame(json.dumps(message).encode("utf-8")))
+
+    def send_raw(self, data: bytes):
+        """Writes bytes as they are: for frames a client should not send."""
+        self.process.stdin.write(data)
         self.process.stdin.flush()
 
     def _read(self):
@@ -51,6 +59,7 @@ class LspClient:
             with self.changed:
                 if "id" in message and "method" not in message:
                     self.responses[message["id"]] = message
+                    self.answers.append(message)
                 elif "method" in message and "id" not in message:
                     self.notifications.append(message)
                 self.changed.notify_all()
@@ -74,17 +83,21 @@ class LspClient:
         if params is not None:  # JSON-RPC: params is omitted, never null
             message["params"] = params
         self._send(message)
+        response = self.response(request_id, method, timeout)
+        if "error" in response:
+            raise RuntimeError(f"{method}: {response['error']}")
+        return response["result"]
+
+    def response(self, request_id, what: str = "request", timeout: float = 60) -> dict:
+        """The whole response (result or error) to the request with `request_id`."""
         deadline = time.monotonic() + timeout
         with self.changed:
             while request_id not in self.responses:
                 left = deadline - time.monotonic()
                 if left <= 0 or self.process.poll() is not None:
-                    raise TimeoutError(f"{method}: no answer; server log:\n{self.log()}")
+                    raise TimeoutError(f"{what}: no answer; server log:\n{self.log()}")
                 self.changed.wait(left)
-            response = self.responses.pop(request_id)
-        if "error" in response:
-            raise RuntimeError(f"{method}: {response['error']}")
-        return response["result"]
+            return self.responses.pop(request_id)
 
     def notify(self, method: str, params):
         message = {"jsonrpc": "2.0", "method": method}

@@ -19,6 +19,7 @@ use precedent_engine::search::{NeighbourIndex, SearchOptions};
 use tower_lsp::lsp_types::Url;
 
 use crate::config::{KnnOverrides, Settings};
+use crate::handlers::status::rfc3339;
 
 /// Analyses kept, counted in tokens (about 5 KB each: a key, neighbours, candidates).
 const ANALYSIS_CACHE_TOKENS: usize = 60_000;
@@ -30,7 +31,7 @@ const BLOCK_CONTEXT_TOKENS: usize = 4096;
 
 pub struct Engine {
     pub model: LanguageModel,
-    indexes: Mutex<HashMap<PathBuf, Arc<LoadedIndex>>>,
+    indexes: Mutex<HashMap<PathBuf, IndexSlot>>,
     analyses: Mutex<AnalysisCache>,
     /// Per document: the KV cache of completion and hover, whose model runs go before
     /// background work.
@@ -49,6 +50,62 @@ pub struct LoadedIndex {
     pub documents: usize,
     /// How its documents were read and windowed (from its metadata, read once at load).
     pub encoding: Encoding,
+    file: FileIdentity,
+}
+
+/// What tells a file apart from the one it replaced: a rebuild renames a new file over the
+/// index (a new inode); a copy over it changes its length or time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileIdentity {
+    device: u64,
+    inode: u64,
+    length: u64,
+    modified: Option<SystemTime>,
+}
+
+impl FileIdentity {
+    /// `Err` says why the path cannot be an index file: missing, or not a regular file
+    /// (a FIFO would block the open, a directory cannot be mapped).
+    fn of(path: &Path) -> Result<FileIdentity, String> {
+        let metadata = std::fs::metadata(path)
+            .map_err(|e| format!("cannot access index {}: {e}", path.display()))?;
+        if !metadata.is_file() {
+            return Err(format!(
+                "{} is not a regular file, so not an index",
+                path.display()
+            ));
+        }
+        #[cfg(unix)]
+        let (device, inode) = {
+            use std::os::unix::fs::MetadataExt;
+            (metadata.dev(), metadata.ino())
+        };
+        #[cfg(not(unix))]
+        let (device, inode) = (0, 0);
+        Ok(FileIdentity {
+            device,
+            inode,
+            length: metadata.len(),
+            modified: metadata.modified().ok(),
+        })
+    }
+}
+
+/// One index path: the index serving it, and the last file there that could not be opened
+/// (not tried again until the file changes).
+#[derive(Default)]
+struct IndexSlot {
+    serving: Option<Arc<LoadedIndex>>,
+    refused: Option<(Result<FileIdentity, String>, String)>,
+}
+
+/// What happened to an index path when it was looked up.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IndexNews {
+    /// Its file was replaced and the new index now serves.
+    Reloaded(PathBuf),
+    /// It cannot be opened; the message says why, and whether an older index still serves.
+    Problem(String),
 }
 
 /// The corpora one document retrieves from, and the parameters in force.
@@ -179,11 +236,66 @@ impl Engine {
         manifest.name.clone()
     }
 
-    /// The index at `path`, opened on first use. Errors say what is wrong and how to rebuild.
-    pub fn index(&self, path: &Path) -> Result<Arc<LoadedIndex>, String> {
-        if let Some(index) = self.indexes.lock().unwrap().get(path) {
-            return Ok(index.clone());
+    /// The index at `path`, opened on first use and again whenever its file is replaced; the
+    /// swap is atomic (requests under way keep the index they started with). A replacement
+    /// that cannot be opened leaves the previous index serving, and says so.
+    fn index(&self, path: &Path) -> (Option<Arc<LoadedIndex>>, Option<IndexNews>) {
+        let file = FileIdentity::of(path);
+        let (serving, refused) = {
+            let indexes = self.indexes.lock().unwrap();
+            let slot = indexes.get(path);
+            let serving = slot.and_then(|s| s.serving.clone());
+            let refused = slot
+                .and_then(|s| s.refused.as_ref())
+                .filter(|(refused_file, _)| *refused_file == file)
+                .map(|(_, error)| error.clone());
+            (serving, refused)
+        };
+        if let Some(index) = serving.as_ref().filter(|i| Ok(i.file) == file) {
+            return (Some(index.clone()), None);
         }
+        let opened = match refused {
+            Some(error) => Err(error),
+            None => file.clone().and_then(|file| self.open_index(path, file)),
+        };
+        let mut indexes = self.indexes.lock().unwrap();
+        let slot = indexes.entry(path.to_path_buf()).or_default();
+        match opened {
+            Ok(index) => {
+                let reloaded = slot.serving.replace(index.clone()).is_some();
+                slot.refused = None;
+                drop(indexes);
+                if !reloaded {
+                    return (Some(index), None);
+                }
+                // Analyses made with the old index are never asked for again: free them now.
+                *self.analyses.lock().unwrap() = AnalysisCache::default();
+                self.substitutions.lock().unwrap().clear();
+                (Some(index), Some(IndexNews::Reloaded(path.to_path_buf())))
+            }
+            Err(error) => {
+                slot.refused = Some((file, error.clone()));
+                let problem = match &slot.serving {
+                    Some(old) => format!(
+                        "{error}; still serving the index loaded from it at {}",
+                        rfc3339(old.loaded_at)
+                    ),
+                    None => error,
+                };
+                (slot.serving.clone(), Some(IndexNews::Problem(problem)))
+            }
+        }
+    }
+
+    /// Why the file now at `path` is not the index serving it, if it could not be opened.
+    pub fn refused_replacement(&self, path: &Path) -> Option<String> {
+        let indexes = self.indexes.lock().unwrap();
+        let slot = indexes.get(path)?;
+        slot.serving.as_ref()?;
+        slot.refused.as_ref().map(|(_, error)| error.clone())
+    }
+
+    fn open_index(&self, path: &Path, file: FileIdentity) -> Result<Arc<LoadedIndex>, String> {
         let store = Datastore::open(path, Some(&self.model.manifest().fingerprint))
             .map_err(|e| e.to_string())?;
         let documents = store.document_count();
@@ -197,33 +309,26 @@ impl Engine {
             loaded_at: SystemTime::now(),
             documents,
             encoding,
+            file,
         });
         tracing::info!(index = %path.display(), entries = loaded.corpus.store().len(), "opened index");
-        self.indexes
-            .lock()
-            .unwrap()
-            .insert(path.to_path_buf(), loaded.clone());
         Ok(loaded)
     }
 
-    /// Forgets the index at `path` (it was rebuilt) and every analysis made with it.
-    pub fn reload_index(&self, path: &Path) {
-        self.indexes.lock().unwrap().remove(path);
-        let mut analyses = self.analyses.lock().unwrap();
-        *analyses = AnalysisCache::default();
-        self.substitutions.lock().unwrap().clear();
-    }
-
     /// The corpora `paths` with the parameters: overrides, else the first index's tuned
-    /// values, else the defaults. Indexes that cannot be opened are left out and reported.
-    pub fn corpora(&self, paths: &[PathBuf], overrides: &KnnOverrides) -> (Corpora, Vec<String>) {
+    /// values, else the defaults. Indexes that cannot be opened are left out; what changed
+    /// (a reload, a problem) is in the news.
+    pub fn corpora(
+        &self,
+        paths: &[PathBuf],
+        overrides: &KnnOverrides,
+    ) -> (Corpora, Vec<IndexNews>) {
         let mut indexes = Vec::new();
-        let mut errors = Vec::new();
+        let mut news = Vec::new();
         for path in paths {
-            match self.index(path) {
-                Ok(index) => indexes.push(index),
-                Err(error) => errors.push(error),
-            }
+            let (index, event) = self.index(path);
+            indexes.extend(index);
+            news.extend(event);
         }
         let params = indexes
             .first()
@@ -245,7 +350,7 @@ impl Engine {
                 keep_inline_code,
                 key,
             },
-            errors,
+            news,
         )
     }
 

@@ -145,9 +145,8 @@ async fn run(state: &Arc<State>, job: CorpusJob) {
     let (result, ()) = tokio::join!(indexing, forward);
     let message = match result {
         Ok(Ok(summary)) => {
-            if let Some(engine) = state.engine() {
-                engine.reload_index(&job.out);
-            }
+            // The new file is seen as a replacement: swapped in, or reported if it cannot be.
+            state.refresh_indexes();
             *state.last_update.lock().unwrap() = Some(SystemTime::now());
             state.queue_all_diagnostics();
             tracing::info!(index = %job.out.display(), "{summary}");

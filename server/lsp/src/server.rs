@@ -12,14 +12,14 @@ use precedent_engine::lm::{LanguageModel, SessionOptions};
 use precedent_engine::paths::DataDir;
 use precedent_engine::runtime;
 use serde_json::Value;
-use tokio::sync::mpsc;
-use tower_lsp::jsonrpc::Result;
+use tokio::sync::{mpsc, watch};
+use tower_lsp::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp::lsp_types::*;
 use tower_lsp::{Client, LanguageServer, LspService, Server};
 
 use crate::config::Settings;
 use crate::documents::Snapshot;
-use crate::engine::{self, Corpora, Engine};
+use crate::engine::{self, Corpora, Engine, IndexNews};
 use crate::handlers::code_action::{IGNORE_HERE, IGNORE_IN_WORKSPACE, REINDEX};
 use crate::handlers::status::{rfc3339, IndexStatus, Status};
 use crate::handlers::{code_action, completion, diagnostics, hover, DocumentRequest};
@@ -47,6 +47,10 @@ pub async fn serve_stdio(options: ServeOptions) -> transport::Ending {
     .await
 }
 
+/// How long completion and hover wait for the model while it loads before they are refused
+/// with "still loading" (the default model loads in about a second from a warm disk).
+const MODEL_LOAD_WAIT: Duration = Duration::from_secs(30);
+
 pub enum EngineSlot {
     Loading,
     Ready(Arc<Engine>),
@@ -59,13 +63,15 @@ pub struct State {
     pub data_dir: Option<DataDir>,
     pub documents: DashMap<Url, Arc<Snapshot>>,
     pub settings: RwLock<SettingsStore>,
-    pub engine: RwLock<EngineSlot>,
+    /// Watched: requests that arrive while the model loads wait for it.
+    pub engine: watch::Sender<EngineSlot>,
     ignores: Mutex<HashMap<Option<PathBuf>, Ignores>>,
     diagnostics_queue: mpsc::UnboundedSender<Url>,
     pub indexing: AtomicBool,
     pub last_update: Mutex<Option<SystemTime>>,
     shown: Mutex<HashSet<String>>,
     capabilities: RwLock<ClientCapabilities>,
+    registering_watchers: tokio::sync::Mutex<()>,
 }
 
 pub struct Backend {
@@ -82,13 +88,14 @@ impl Backend {
             data_dir,
             documents: DashMap::new(),
             settings: RwLock::new(SettingsStore::default()),
-            engine: RwLock::new(EngineSlot::Loading),
+            engine: watch::Sender::new(EngineSlot::Loading),
             ignores: Mutex::new(HashMap::new()),
             diagnostics_queue: queue,
             indexing: AtomicBool::new(false),
             last_update: Mutex::new(None),
             shown: Mutex::new(HashSet::new()),
             capabilities: RwLock::new(ClientCapabilities::default()),
+            registering_watchers: tokio::sync::Mutex::new(()),
         });
         tokio::spawn(diagnostics_loop(state.clone(), inbox));
         Backend { state }
@@ -103,7 +110,7 @@ impl Backend {
 
 impl State {
     pub fn engine(&self) -> Option<Arc<Engine>> {
-        match &*self.engine.read().unwrap() {
+        match &*self.engine.borrow() {
             EngineSlot::Ready(engine) => Some(engine.clone()),
             _ => None,
         }
@@ -144,11 +151,61 @@ impl State {
         }
         let corpus_index = self.corpus_index_path(&settings, root.as_deref());
         let paths = engine::index_paths(&settings, corpus_index.as_deref());
-        let (corpora, errors) = engine.corpora(&paths, &settings.knn);
-        for error in errors {
-            self.show_once(MessageType::WARNING, format!("precedent: {error}"));
-        }
+        let (corpora, news) = engine.corpora(&paths, &settings.knn);
+        self.tell(news);
         Some((engine, settings, corpora))
+    }
+
+    /// Passes on what happened to the indexes: a reload updates the status and the hints; a
+    /// problem is shown once.
+    fn tell(&self, news: Vec<IndexNews>) {
+        let mut reloaded = false;
+        for event in news {
+            match event {
+                IndexNews::Reloaded(path) => {
+                    tracing::info!(index = %path.display(), "index replaced; reloaded");
+                    reloaded = true;
+                }
+                IndexNews::Problem(problem) => {
+                    self.show_once(MessageType::WARNING, format!("precedent: {problem}"));
+                }
+            }
+        }
+        if reloaded {
+            *self.last_update.lock().unwrap() = Some(SystemTime::now());
+            self.queue_all_diagnostics();
+            let status = self.status();
+            let client = self.client.clone();
+            tokio::spawn(async move {
+                client.send_notification::<StatusChanged>(status).await;
+            });
+        }
+    }
+
+    /// Looks at every index the settings name now, reloading any whose file was replaced.
+    /// Indexes are also checked as they are used; this is for the events that say a file
+    /// may have changed (reindex, watched files, settings).
+    pub fn refresh_indexes(&self) {
+        let Some(engine) = self.engine() else {
+            return;
+        };
+        let store = self.settings.read().unwrap();
+        let mut roots: Vec<Option<PathBuf>> = store.roots().iter().cloned().map(Some).collect();
+        roots.push(None);
+        let settings: Vec<(Settings, Option<PathBuf>)> = roots
+            .into_iter()
+            .map(|root| match &root {
+                Some(dir) => (store.settings_for_root(dir), root),
+                None => (store.settings_for(None), None),
+            })
+            .collect();
+        drop(store);
+        for (settings, root) in settings {
+            let corpus_index = self.corpus_index_path(&settings, root.as_deref());
+            let paths = engine::index_paths(&settings, corpus_index.as_deref());
+            let (_, news) = engine.corpora(&paths, &settings.knn);
+            self.tell(news);
+        }
     }
 
     /// Shows `message` in the editor the first time only (and always logs it).
@@ -194,7 +251,7 @@ impl State {
     }
 
     pub fn status(&self) -> Status {
-        let (model, model_error, engine) = match &*self.engine.read().unwrap() {
+        let (model, model_error, engine) = match &*self.engine.borrow() {
             EngineSlot::Loading => (None, None, None),
             EngineSlot::Ready(engine) => (Some(engine.model_name()), None, Some(engine.clone())),
             EngineSlot::Failed(error) => (None, Some(error.clone()), None),
@@ -211,8 +268,16 @@ impl State {
             let root = self.settings.read().unwrap().roots().first().cloned();
             let corpus_index = self.corpus_index_path(&settings, root.as_deref());
             let paths = engine::index_paths(&settings, corpus_index.as_deref());
-            let (corpora, _) = engine.corpora(&paths, &settings.knn);
-            status.indexes = corpora.indexes.iter().map(|i| IndexStatus::of(i)).collect();
+            let (corpora, news) = engine.corpora(&paths, &settings.knn);
+            self.tell(news);
+            status.indexes = corpora
+                .indexes
+                .iter()
+                .map(|index| IndexStatus {
+                    replacement_error: engine.refused_replacement(&index.path),
+                    ..IndexStatus::of(index)
+                })
+                .collect();
             let params = &corpora.params;
             status.k = Some(params.k);
             // f32 settings shown as the decimals they were written with (0.9, not 0.8999…).
@@ -266,6 +331,18 @@ impl State {
         }
     }
 
+    /// The `indexPaths` of every root's settings (and of no root's).
+    fn named_index_paths(&self) -> Vec<PathBuf> {
+        let store = self.settings.read().unwrap();
+        let mut paths = store.settings_for(None).index_paths;
+        for root in store.roots() {
+            paths.extend(store.settings_for_root(root).index_paths);
+        }
+        paths.sort();
+        paths.dedup();
+        paths
+    }
+
     /// Every corpus folder in the settings of every root (or of no root).
     pub fn corpus_jobs(&self) -> Vec<indexing::CorpusJob> {
         let store = self.settings.read().unwrap();
@@ -296,6 +373,8 @@ impl State {
         if !self.supports_watcher_registration() {
             return;
         }
+        // One at a time: an unregistration must not fall between another's pair.
+        let _registering = self.registering_watchers.lock().await;
         let mut watchers = vec![FileSystemWatcher {
             glob_pattern: GlobPattern::String(format!("**/{}", crate::config::WORKSPACE_FILE)),
             kind: None,
@@ -307,6 +386,13 @@ impl State {
                     kind: None,
                 });
             }
+        }
+        // A shared index rebuilt by `precedent index` is swapped in when it changes.
+        for path in self.named_index_paths() {
+            watchers.push(FileSystemWatcher {
+                glob_pattern: GlobPattern::String(path.display().to_string()),
+                kind: None,
+            });
         }
         let options = DidChangeWatchedFilesRegistrationOptions { watchers };
         let registration = Registration {
@@ -438,16 +524,25 @@ impl LanguageServer for Backend {
     }
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
-        let mut settings = params.settings;
+        let settings = params.settings;
         let empty = settings.is_null() || settings.as_object().is_some_and(|o| o.is_empty());
         if empty && self.state.supports_configuration_request() {
-            let items = vec![ConfigurationItem {
-                scope_uri: None,
-                section: Some("precedent".to_string()),
-            }];
-            if let Ok(mut values) = self.state.client.configuration(items).await {
-                settings = values.pop().unwrap_or(Value::Null);
-            }
+            // Asked in a task of its own: tower-lsp reads the client's messages in order, and
+            // a handler waiting for an answer can hold up the reading of that very answer.
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                let items = vec![ConfigurationItem {
+                    scope_uri: None,
+                    section: Some("precedent".to_string()),
+                }];
+                if let Ok(mut values) = state.client.configuration(items).await {
+                    let settings = values.pop().unwrap_or(Value::Null);
+                    let problems = state.settings.write().unwrap().set_client(&settings);
+                    state.log_problems(problems);
+                    settings_changed(&state).await;
+                }
+            });
+            return;
         }
         let problems = self.state.settings.write().unwrap().set_client(&settings);
         self.state.log_problems(problems);
@@ -477,6 +572,7 @@ impl LanguageServer for Backend {
     }
 
     async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        self.refresh_indexes().await;
         let paths: Vec<PathBuf> = params
             .changes
             .iter()
@@ -507,6 +603,7 @@ impl LanguageServer for Backend {
     }
 
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
+        self.wait_for_model().await?;
         let position = params.text_document_position;
         let list = self
             .with_document(&position.text_document.uri, move |request| {
@@ -517,6 +614,7 @@ impl LanguageServer for Backend {
     }
 
     async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
+        self.wait_for_model().await?;
         let position = params.text_document_position_params;
         Ok(self
             .with_document(&position.text_document.uri, move |request| {
@@ -540,12 +638,13 @@ impl LanguageServer for Backend {
         };
         match params.command.as_str() {
             REINDEX => {
+                self.refresh_indexes().await;
                 if self.state.corpus_jobs().is_empty() {
                     self.state
                         .client
                         .show_message(
                             MessageType::INFO,
-                            "precedent: no corpus folders are configured (setting `corpus`); nothing to index.",
+                            "precedent: no corpus folders are configured (setting `corpus`); nothing to index (the files of `indexPaths` were checked for a rebuild).",
                         )
                         .await;
                 } else if self.state.engine().is_some() {
@@ -578,6 +677,26 @@ impl LanguageServer for Backend {
 }
 
 impl Backend {
+    /// Waits while the model loads (at most [`MODEL_LOAD_WAIT`]), so that an editor asking
+    /// right after it attached gets its answer; after that, the client is told it is loading.
+    async fn wait_for_model(&self) -> Result<()> {
+        let mut slot = self.state.engine.subscribe();
+        let settled = slot.wait_for(|slot| !matches!(slot, EngineSlot::Loading));
+        let loaded = tokio::time::timeout(MODEL_LOAD_WAIT, settled).await.is_ok();
+        if loaded {
+            return Ok(());
+        }
+        Err(Error {
+            code: ErrorCode::ServerError(-32803), // LSP's RequestFailed
+            message: format!(
+                "precedent: the language model is still loading ({} s so far)",
+                MODEL_LOAD_WAIT.as_secs()
+            )
+            .into(),
+            data: None,
+        })
+    }
+
     /// Runs `work` on the current version of `uri` off the async runtime; `None` when the
     /// document is unknown, not served, the model is not loaded or `work` failed (logged).
     async fn with_document<T: Send + 'static>(
@@ -604,13 +723,31 @@ impl Backend {
         soft_fail(result).flatten()
     }
 
+    async fn refresh_indexes(&self) {
+        refresh_indexes(&self.state).await;
+    }
+
     async fn settings_changed(&self) {
-        self.state.register_watchers().await;
-        self.state.queue_all_diagnostics();
-        self.state.notify_status().await;
-        if self.state.engine().is_some() && !self.state.corpus_jobs().is_empty() {
-            indexing::start(self.state.clone());
-        }
+        settings_changed(&self.state).await;
+    }
+}
+
+/// Reloads the indexes whose files were replaced, off the async runtime.
+async fn refresh_indexes(state: &Arc<State>) {
+    let state = state.clone();
+    soft_fail(tokio::task::spawn_blocking(move || state.refresh_indexes()).await);
+}
+
+async fn settings_changed(state: &Arc<State>) {
+    refresh_indexes(state).await;
+    // Not waited for, like every request to the client from a handler (see
+    // did_change_configuration).
+    let registering = state.clone();
+    tokio::spawn(async move { registering.register_watchers().await });
+    state.queue_all_diagnostics();
+    state.notify_status().await;
+    if state.engine().is_some() && !state.corpus_jobs().is_empty() {
+        indexing::start(state.clone());
     }
 }
 
@@ -709,7 +846,7 @@ async fn load_engine(state: &Arc<State>) {
             format!("precedent: cannot load the language model: {error}"),
         );
     }
-    *state.engine.write().unwrap() = slot;
+    state.engine.send_replace(slot);
     *state.last_update.lock().unwrap() = Some(SystemTime::now());
     state.notify_status().await;
     state.queue_all_diagnostics();

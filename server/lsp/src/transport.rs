@@ -86,10 +86,10 @@ where
                 }
             }
             Checked::NotJson(answer) => {
-                // A body whose Content-Length was too large holds the next message(s):
-                // read on from the next header inside it.
-                if let Some(at) = find(body.get(1..).unwrap_or_default(), HEADER_NAME) {
-                    reader.unread(&body[1 + at..]);
+                // A body whose Content-Length was too large holds the start of the next
+                // message(s): read on from there.
+                if let Some(at) = header_start(&body) {
+                    reader.unread(&body[at..]);
                 }
                 let _ = frames.send(frame_of(&answer));
             }
@@ -254,6 +254,14 @@ fn is_valid_id(id: &Value) -> bool {
         Value::String(_) | Value::Null => true,
         _ => false,
     }
+}
+
+/// Where a header begins in `body` after its first byte, or the start of one at its end.
+fn header_start(body: &[u8]) -> Option<usize> {
+    (1..body.len()).find(|&at| {
+        let rest = &body[at..];
+        rest.starts_with(HEADER_NAME) || HEADER_NAME.starts_with(rest)
+    })
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -549,6 +557,25 @@ mod tests {
                 is_request: *is_request,
             });
             assert_eq!(check(body.as_bytes()), expected, "{body}");
+        }
+    }
+
+    #[test]
+    fn a_body_that_is_too_long_gives_back_the_header_it_swallowed() {
+        let cases: &[(&[u8], Option<usize>)] = &[
+            (b"{}C", Some(2)),
+            (b"{}Content-Le", Some(2)),
+            (b"{}Content-Length: 2\r\n\r\n{", Some(2)),
+            (b"{\"a\":1}", None),
+            (b"C", None),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(
+                header_start(body),
+                *expected,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 

@@ -33,11 +33,18 @@ pub fn run(global: &GlobalOptions, _args: &Args) -> anyhow::Result<()> {
     // Model runs, indexing and the blocked read of stdin are not waited for: the client has
     // gone. An index build stopped here never replaced the old index (it renames at the end).
     runtime.shutdown_timeout(Duration::from_millis(100));
-    if !ending.shut_down {
-        anyhow::bail!(
-            "the session ended ({}) without a shutdown request",
+    let code = if ending.shut_down {
+        0
+    } else {
+        eprintln!(
+            "error: the session ended ({}) without a shutdown request",
             ending.reason
         );
-    }
-    Ok(())
+        1
+    };
+    // Ended at once, without the exit handlers: ONNX Runtime's global destructors crash the
+    // process (SIGSEGV/SIGABRT) when they run while another thread still loads or runs the
+    // model. Every answer has been written and flushed; stderr is unbuffered.
+    // SAFETY: _exit only ends the process; nothing here relies on destructors running.
+    unsafe { libc::_exit(code) }
 }

@@ -30,6 +30,9 @@ pub struct IndexStatus {
     pub modified: Option<String>,
     /// The index's documents kept the text of inline code (so documents are read that way).
     pub keep_inline_code: bool,
+    /// The file at `path` was replaced by one that cannot be opened: why. This index (the
+    /// one loaded before) still serves.
+    pub replacement_error: Option<String>,
 }
 
 impl IndexStatus {
@@ -44,6 +47,7 @@ impl IndexStatus {
             documents: index.documents,
             modified,
             keep_inline_code: index.encoding.keep_inline_code,
+            replacement_error: None,
         }
     }
 }
