@@ -9,7 +9,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{bench, demo, doctor, eval, index, lm_score, predict, serve, setup, suggest};
+use commands::{
+    bench, check, demo, doctor, eval, index, lm_score, predict, serve, setup, suggest,
+};
 use options::GlobalOptions;
 
 #[derive(Parser)]
@@ -42,6 +44,7 @@ enum Command {
     Demo(demo::Args),
     Index(index::Args),
     Suggest(suggest::Args),
+    Check(check::Args),
     Eval(eval::Args),
     Predict(predict::Args),
     LmScore(lm_score::Args),
@@ -58,6 +61,16 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&cli.global, args),
         Command::Index(args) => index::run(&cli.global, args),
         Command::Suggest(args) => suggest::run(&cli.global, args),
+        Command::Check(args) => {
+            return match check::run(&cli.global, args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) if error.is::<check::HintsFound>() => ExitCode::from(1),
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Eval(args) => eval::run(&cli.global, args),
         Command::Predict(args) => predict::run(&cli.global, args),
         Command::LmScore(args) => lm_score::run(&cli.global, args),

@@ -2,12 +2,13 @@
 //! the corpus neighbours of the context's key (and, optionally, earlier positions of the
 //! document being written), p_kNN over them and the interpolation (DESIGN.md §1).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
 use crate::datastore::Datastore;
 use crate::knn::{self, AdaptiveLambda, KnnDistribution, Neighbour};
+use crate::lexicon::Lexicon;
 use crate::search::{exact_search_f32, NeighbourIndex};
 
 /// How many of the most recent positions the document cache leaves out by default (see
@@ -252,11 +253,27 @@ impl DocumentCache {
 pub struct CorpusIndex {
     pub index: NeighbourIndex,
     pub params: KnnParams,
+    /// Counted from the stored sentences when first asked for.
+    lexicon: OnceLock<Lexicon>,
 }
 
 impl CorpusIndex {
+    pub fn new(index: NeighbourIndex, params: KnnParams) -> CorpusIndex {
+        CorpusIndex {
+            index,
+            params,
+            lexicon: OnceLock::new(),
+        }
+    }
+
     pub fn store(&self) -> &Arc<Datastore> {
         self.index.store()
+    }
+
+    /// The words the corpus writes, and how often.
+    pub fn lexicon(&self) -> &Lexicon {
+        self.lexicon
+            .get_or_init(|| Lexicon::from_datastore(self.store()))
     }
 }
 

@@ -54,10 +54,10 @@ fn build(corpus: &Path, out: &Path, options: &IndexOptions) -> Result<IndexRepor
 
 fn open(path: &Path, params: KnnParams) -> CorpusIndex {
     let store = Datastore::open(path, Some(&tiny_model().manifest().fingerprint)).unwrap();
-    CorpusIndex {
-        index: NeighbourIndex::new(Arc::new(store), SearchOptions::default()).unwrap(),
+    CorpusIndex::new(
+        NeighbourIndex::new(Arc::new(store), SearchOptions::default()).unwrap(),
         params,
-    }
+    )
 }
 
 fn params() -> KnnParams {

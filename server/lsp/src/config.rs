@@ -24,15 +24,15 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use precedent_engine::editing::DEFAULT_HINT_THRESHOLDS;
 use serde_json::{Map, Value};
 
 pub const WORKSPACE_FILE: &str = "precedent.toml";
 
-/// Chosen with `precedent bench hints` on held-out Debian Reference sections for about one
-/// false alarm per 1,000 words (README, "In your editor").
-pub const DEFAULT_MIN_PREFERRED_PROBABILITY: f32 = 0.4;
-/// See [`DEFAULT_MIN_PREFERRED_PROBABILITY`]; the ratio is over the rest of the sentence.
-pub const DEFAULT_MIN_RATIO: f32 = 10_000.0;
+/// The engine's measured defaults (`editing::DEFAULT_HINT_THRESHOLDS`).
+pub const DEFAULT_MIN_PREFERRED_PROBABILITY: f32 =
+    DEFAULT_HINT_THRESHOLDS.min_preferred_probability;
+pub const DEFAULT_MIN_RATIO: f32 = DEFAULT_HINT_THRESHOLDS.min_ratio;
 
 pub const DEFAULT_LANGUAGES: [&str; 5] = [
     "markdown",
