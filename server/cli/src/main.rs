@@ -9,9 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{
-    bench, check, demo, doctor, eval, index, lm_score, predict, serve, setup, suggest,
-};
+use commands::{bench, check, demo, doctor, eval, index, lm_score, predict, serve, setup, suggest};
 use options::GlobalOptions;
 
 #[derive(Parser)]

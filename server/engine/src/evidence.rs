@@ -59,11 +59,17 @@ fn corpus_sentence(corpus: &CorpusIndex, entry: u32, weight: f32) -> Option<Supp
 
 /// Corpus sentence `at` of `corpus`, with the first use of the word `form` marked: the
 /// evidence that the corpus writes a word (weight 0: it comes from counts, not neighbours).
-pub fn sentence_using(corpus: &CorpusIndex, at: SentenceRef, form: &str) -> Option<SupportingSentence> {
+pub fn sentence_using(
+    corpus: &CorpusIndex,
+    at: SentenceRef,
+    form: &str,
+) -> Option<SupportingSentence> {
     let store = corpus.store();
     let document = store.document(at.document)?;
     let sentence = store.sentence(at.document, at.sentence)?;
-    let start = lexicon::word_indices(sentence.text).find(|&(_, word)| word == form)?.0;
+    let start = lexicon::word_indices(sentence.text)
+        .find(|&(_, word)| word == form)?
+        .0;
     Some(SupportingSentence {
         path: Some(document.path.to_string()),
         line: sentence.line,

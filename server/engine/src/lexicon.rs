@@ -140,7 +140,8 @@ impl Lexicon {
             .flatten()
             .filter(|other| {
                 **other == folded
-                    || (other.len().min(folded.len()) >= 3 && inflections_of_one_stem(&folded, other))
+                    || (other.len().min(folded.len()) >= 3
+                        && inflections_of_one_stem(&folded, other))
             })
             .map(|other| self.count_folded(other))
             .sum()

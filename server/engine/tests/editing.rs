@@ -238,7 +238,7 @@ fn a_word_the_corpus_would_not_use_gets_a_hint_and_its_usage_shows_why() {
     // The tiny model is no judge of fluency ("coats" → "umbrellas" costs it e^100): the
     // fluency check is left out here.
     let thresholds = HintThresholds {
-        max_fluency_loss: f32::INFINITY,
+        max_fluency_loss: f64::INFINITY,
         max_variant_fluency_loss: f32::INFINITY,
         ..HintThresholds::default()
     };
@@ -308,10 +308,7 @@ fn a_word_the_corpus_would_not_use_gets_a_hint_and_its_usage_shows_why() {
     let analysis = analyze(&corpus, text, None);
     let word = analysis.word_at(text.find("coats").unwrap()).unwrap();
     let usage = editing::similar_usage(word, "coats", &[&corpus], &corpus.params, 3);
-    assert!(
-        usage.support.is_empty(),
-        "no corpus sentence says coats"
-    );
+    assert!(usage.support.is_empty(), "no corpus sentence says coats");
     let preferred = usage.preferred.unwrap();
     assert_eq!(preferred.word, "umbrellas");
     assert!(preferred.candidate.knn_probability > 0.9);
@@ -402,9 +399,7 @@ fn a_substitution_check_equals_scoring_both_sentences_from_scratch() {
             ..AnalysisOptions::default()
         };
         let analysis = analyze_with(&corpus, text, None, &options);
-        let word = analysis
-            .word_at(text.find("raincoats").unwrap())
-            .unwrap();
+        let word = analysis.word_at(text.find("raincoats").unwrap()).unwrap();
         let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
         let read = editing::checked_tokens(&analysis, word);
         let first = word.token_index;
@@ -450,4 +445,3 @@ fn a_substitution_check_equals_scoring_both_sentences_from_scratch() {
         assert_eq!(comparison.preferred_first_token, Some(preferred[0]));
     }
 }
-

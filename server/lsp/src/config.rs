@@ -33,6 +33,7 @@ pub const WORKSPACE_FILE: &str = "precedent.toml";
 pub const DEFAULT_MIN_PREFERRED_PROBABILITY: f32 =
     DEFAULT_HINT_THRESHOLDS.min_preferred_probability;
 pub const DEFAULT_MIN_RATIO: f32 = DEFAULT_HINT_THRESHOLDS.min_ratio;
+pub const DEFAULT_MAX_FLUENCY_LOSS: f64 = DEFAULT_HINT_THRESHOLDS.max_fluency_loss;
 
 pub const DEFAULT_LANGUAGES: [&str; 5] = [
     "markdown",
@@ -83,6 +84,7 @@ pub struct HintSettings {
     pub severity: Severity,
     pub min_preferred_probability: f32,
     pub min_ratio: f32,
+    pub max_fluency_loss: f64,
     pub max_per_document: usize,
 }
 
@@ -116,6 +118,7 @@ impl Default for Settings {
                 severity: Severity::Hint,
                 min_preferred_probability: DEFAULT_MIN_PREFERRED_PROBABILITY,
                 min_ratio: DEFAULT_MIN_RATIO,
+                max_fluency_loss: DEFAULT_MAX_FLUENCY_LOSS,
                 max_per_document: 20,
             },
         }
@@ -153,6 +156,7 @@ const KEYS: &[&str] = &[
     "hints.severity",
     "hints.minPreferredProbability",
     "hints.minRatio",
+    "hints.maxFluencyLoss",
     "hints.maxPerDocument",
 ];
 
@@ -230,6 +234,13 @@ impl Settings {
                     return Err("must be at least 1".into());
                 }
                 self.hints.min_ratio = ratio;
+            }
+            "hints.maxFluencyLoss" => {
+                let ratio = float64(value)?;
+                if ratio < 1.0 {
+                    return Err("must be at least 1".into());
+                }
+                self.hints.max_fluency_loss = ratio;
             }
             "hints.maxPerDocument" => self.hints.max_per_document = integer(value, 0, usize::MAX)?,
             // Only reached when a section is not an object (objects are flattened).
@@ -564,6 +575,20 @@ fn integer(value: &Value, min: usize, max: usize) -> Result<usize, String> {
 }
 
 /// A finite number, checked as f32 (1e300 would become infinity).
+/// A finite number, in full precision (a ratio of up to 1e308).
+fn float64(value: &Value) -> Result<f64, String> {
+    match value {
+        Value::Number(n) => n
+            .as_f64()
+            .filter(|f| f.is_finite())
+            .ok_or_else(|| "must be a finite number".to_string()),
+        Value::String(s) if matches!(s.as_str(), "NaN" | "inf" | "-inf") => {
+            Err("must be a finite number".into())
+        }
+        other => Err(format!("expected a number, got {}", kind(other))),
+    }
+}
+
 fn float(value: &Value) -> Result<f32, String> {
     let f = match value {
         Value::Number(n) => n.as_f64().unwrap_or(f64::NAN) as f32,
@@ -817,6 +842,7 @@ mod tests {
                 severity: Severity::Hint,
                 min_preferred_probability: DEFAULT_MIN_PREFERRED_PROBABILITY,
                 min_ratio: DEFAULT_MIN_RATIO,
+                max_fluency_loss: DEFAULT_MAX_FLUENCY_LOSS,
                 max_per_document: 20
             }
         );
@@ -1257,6 +1283,7 @@ mod tests {
                     severity: Severity::Information,
                     min_preferred_probability: 0.8,
                     min_ratio: 10.0,
+                    max_fluency_loss: DEFAULT_MAX_FLUENCY_LOSS,
                     max_per_document: 50
                 },
             }

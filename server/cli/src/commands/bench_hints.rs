@@ -79,7 +79,7 @@ struct CommonArgs {
     #[arg(long, value_name = "RATIO")]
     min_ratio: Option<f32>,
     #[arg(long, value_name = "RATIO")]
-    max_fluency_loss: Option<f32>,
+    max_fluency_loss: Option<f64>,
     #[arg(long, value_name = "RATIO")]
     min_count_ratio: Option<f32>,
 
@@ -361,7 +361,8 @@ fn lexical_violation(
             .filter(|wordy| unused(wordy))
             .map(|v| (v, Planted::PlainLanguage))
     };
-    let case = || other_case(lexicon, analysis, word, original).map(|v| (v, Planted::Capitalisation));
+    let case =
+        || other_case(lexicon, analysis, word, original).map(|v| (v, Planted::Capitalisation));
     spelling.or_else(plain).or_else(case)
 }
 
@@ -388,7 +389,9 @@ fn other_case(
     let lower = original.to_lowercase();
     let planted = if inner_capital {
         let mut chars = lower.chars();
-        chars.next().map(|c| c.to_uppercase().chain(chars).collect())?
+        chars
+            .next()
+            .map(|c| c.to_uppercase().chain(chars).collect())?
     } else {
         lower
     };

@@ -100,6 +100,7 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
     let thresholds = HintThresholds {
         min_preferred_probability: settings.hints.min_preferred_probability,
         min_ratio: settings.hints.min_ratio,
+        max_fluency_loss: settings.hints.max_fluency_loss,
         ..HintThresholds::default()
     };
     let context = model.new_context();
@@ -163,7 +164,11 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
     eprintln!(
         "{} file{} checked, {found} hint{}",
         documents.documents.len(),
-        if documents.documents.len() == 1 { "" } else { "s" },
+        if documents.documents.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
         if found == 1 { "" } else { "s" }
     );
     if found > 0 {

@@ -72,7 +72,10 @@ fn house_word_lambda(knn: &KnnPrediction, lm_log_probs: &[f32]) -> Option<f32> {
         .tokens
         .iter()
         .max_by(|a, b| a.1.total_cmp(&b.1))?;
-    let best_lm = lm_log_probs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let best_lm = lm_log_probs
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
     let fluent = lm_log_probs
         .get(favourite as usize)
         .is_some_and(|&lm| lm >= best_lm - HOUSE_WORD_MAX_LM_LOSS.ln());

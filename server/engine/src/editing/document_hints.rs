@@ -48,10 +48,9 @@ impl HintPass<'_> {
         let mut found = Vec::new();
         for (done, block) in blocks.iter().enumerate() {
             let text = &document.text()[block.clone()];
-            let analysis = analyze_block(self.context, self.corpora, text, None, &options, &|| {
-                false
-            })?
-            .expect("never cancelled");
+            let analysis =
+                analyze_block(self.context, self.corpora, text, None, &options, &|| false)?
+                    .expect("never cancelled");
             let hints = word_choice_hints(
                 self.context,
                 &analysis,

@@ -50,7 +50,8 @@ pub struct HintThresholds {
     /// Every kind: the sentence with the house word may be at most this many times less
     /// probable under the base model than as written (the house word must fit the
     /// sentence: "selects" is no spelling of "select").
-    pub max_fluency_loss: f32,
+    /// (f64: a test model may need e^100.)
+    pub max_fluency_loss: f64,
     /// The same for a spelling or capitalisation variant: two spellings of one word read
     /// alike ("cancelled" → "canceled" costs nothing), a near spelling of another word does
     /// not ("must not be present" → "prevent").
@@ -184,9 +185,11 @@ impl HintCandidate<'_> {
         let max_loss = match self.kind {
             HintKind::WordChoice if self.model_agrees => 1.0,
             HintKind::WordChoice => thresholds.max_fluency_loss,
-            HintKind::Spelling | HintKind::Capitalisation => thresholds.max_variant_fluency_loss,
+            HintKind::Spelling | HintKind::Capitalisation => {
+                f64::from(thresholds.max_variant_fluency_loss)
+            }
         };
-        comparison.lm_log_ratio >= -max_loss.ln()
+        f64::from(comparison.lm_log_ratio) >= -max_loss.ln()
     }
 
     /// The hint, once the substitution check gave `comparison`.
@@ -231,6 +234,24 @@ impl Vocabulary<'_> {
             .iter()
             .map(|c| c.lexicon().count_folded(word))
             .sum()
+    }
+
+    /// Whether a corpus sentence that writes `word` (in any case) contains `text`: the text
+    /// is the corpus's own ("Write remove for taking something out of a list" in the style
+    /// guide itself), whatever its neighbours say.
+    fn writes_text(&self, word: &str, text: &str) -> bool {
+        let text = text.trim();
+        self.corpora.iter().any(|corpus| {
+            let lexicon = corpus.lexicon();
+            lexicon.forms_of(word).any(|(_, use_)| {
+                use_.examples.iter().any(|&at| {
+                    corpus
+                        .store()
+                        .sentence(at.document, at.sentence)
+                        .is_some_and(|s| s.text.contains(text) || text.contains(s.text.trim()))
+                })
+            })
+        })
     }
 
     /// Whether the corpus writes `word` as a name: capitalised inside sentences more often
@@ -363,7 +384,10 @@ pub fn hint_candidates<'a>(
             continue;
         }
         let written = &analysis.text[word.bytes.clone()];
-        if !written.chars().all(|c| c.is_alphabetic() || c == '\'' || c == '’') {
+        if !written
+            .chars()
+            .all(|c| c.is_alphabetic() || c == '\'' || c == '’')
+        {
             continue;
         }
         let initial = sentence_initial(&analysis.text, word.bytes.start);
@@ -421,7 +445,11 @@ fn capitalisation(vocabulary: &Vocabulary, written: &str, initial: bool) -> Opti
         })
         .map(|(form, count, inside)| (form, *count, if initial { *count } else { *inside }))
         .max_by_key(|&(form, _, relevant)| (relevant, std::cmp::Reverse(form.clone())))?;
-    let relevant = if initial { count } else { forms.iter().find(|f| &f.0 == house)?.2 };
+    let relevant = if initial {
+        count
+    } else {
+        forms.iter().find(|f| &f.0 == house)?.2
+    };
     if relevant < MIN_CAPITALISED_COUNT || written_use > 0 {
         return None;
     }
@@ -515,7 +543,11 @@ fn word_choice(
     // Any form of the written word counts: a corpus that writes "share" does not avoid
     // "shared".
     let written_count = vocabulary.count_inflected(written);
-    if written_count > vocabulary.max_avoided_count() {
+    let sentence = sentence_start(text, word.bytes.start)
+        ..word.bytes.end + sentence_end(&text[word.bytes.end..]);
+    if written_count > vocabulary.max_avoided_count()
+        || vocabulary.writes_text(written, &text[sentence])
+    {
         return Vec::new();
     }
     let name = reads_as_name(text, word.bytes.clone());
@@ -529,16 +561,23 @@ fn word_choice(
                 && preferred_here(word, token, p, written_knn, written_count, thresholds)
         })
         .filter_map(|&(token, _)| {
-            let support = supporting_sentences(vocabulary.corpora, &prediction.evidence, token, usize::MAX);
+            let support =
+                supporting_sentences(vocabulary.corpora, &prediction.evidence, token, usize::MAX);
             let house = majority_word(&support)?;
             let count = vocabulary.count_folded(&house);
             let differs = house.to_lowercase() != written.to_lowercase();
-            let preferred_enough = count as f32 >= thresholds.min_count_ratio * written_count.max(1) as f32;
+            let preferred_enough =
+                count as f32 >= thresholds.min_count_ratio * written_count.max(1) as f32;
             // A name is only replaced by another name: a word the corpus capitalises inside
             // sentences ("RSA" → "The" is no finding).
             let fits_name = !name || vocabulary.is_name(&house);
             (differs && preferred_enough && fits_name).then(|| {
-                let lift = corpus_lift(word, token, prediction.distribution.prob(token), written_knn);
+                let lift = corpus_lift(
+                    word,
+                    token,
+                    prediction.distribution.prob(token),
+                    written_knn,
+                );
                 let finding = Finding {
                     kind: HintKind::WordChoice,
                     preferred: house.clone(),
@@ -643,9 +682,16 @@ pub fn word_choice_hints(
             if failure.is_some() {
                 return None;
             }
-            compare_words(context, analysis, corpora, params, candidate.word, &candidate.preferred)
-                .map_err(|error| failure = Some(error))
-                .ok()
+            compare_words(
+                context,
+                analysis,
+                corpora,
+                params,
+                candidate.word,
+                &candidate.preferred,
+            )
+            .map_err(|error| failure = Some(error))
+            .ok()
         },
     );
     failure.map_or(Ok(hints), Err)
@@ -664,7 +710,10 @@ pub fn checked_hints(
 ) -> Vec<Hint> {
     let mut hints: Vec<Hint> = Vec::new();
     for candidate in hint_candidates(analysis, corpora, params, thresholds) {
-        if hints.last().is_some_and(|h| h.bytes == candidate.word.bytes) {
+        if hints
+            .last()
+            .is_some_and(|h| h.bytes == candidate.word.bytes)
+        {
             continue;
         }
         let Some(comparison) = check(&candidate) else {

@@ -42,6 +42,7 @@ pub fn diagnostics(
     let thresholds = HintThresholds {
         min_preferred_probability: settings.hints.min_preferred_probability,
         min_ratio: settings.hints.min_ratio,
+        max_fluency_loss: settings.hints.max_fluency_loss,
         ..HintThresholds::default()
     };
     // Each block's hints right after its analysis: the model's KV cache then still holds
