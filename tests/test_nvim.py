@@ -30,11 +30,11 @@ Reports in the trash now show the date they will be deleted. To restore a report
 
 To sign out of every device at once, select your name in the sidebar.
 
-To open a report from the list, click it and then select Open.
+To rename a report, click the report in the sidebar, and then select Rename.
 """
 HINT_LINE = 2
 HINT_WORD, PREFERRED = "click", "select"
-IGNORE_LINE, IGNORE_WORD = 6, "it"  # another hint of the tiny model ("or"), ignored "here"
+IGNORE_LINE, IGNORE_WORD = 6, "click"  # the same hint in another sentence, ignored "here"
 HOVER_LINE, HOVER_WORD = 4, "select"
 # Typed into a new paragraph (the server reads a paragraph as the context of its words):
 # completion after a space, then after typing "s" (mid-word: "s" filters and is replaced).
@@ -44,7 +44,8 @@ COMPLETIONS = [
     {"type": "s"},
 ]
 TEXT_DOC = TYPED
-SETTINGS_EXTRA = {"lambda": 0.9, "documentCache": False}
+# The tiny model is no judge of fluency: the hints' fluency check is left out.
+SETTINGS_EXTRA = {"lambda": 0.9, "documentCache": False, "hints": {"maxFluencyLoss": 1e300}}
 
 
 def words(text: str) -> list[str]:
