@@ -298,6 +298,18 @@ def test_the_house_style_rules_of_the_demo_corpus_are_hinted_and_fixed(
         assert "The corpus writes \u201csign\u201d here (13 times; \u201clog\u201d 2 times)" in [
             d["message"] for d in diagnostics]
 
+        # Hover on a violating word says why: how often the corpus writes each word, and where.
+        def hover_on(word):
+            [hint] = [d for d in diagnostics if d["data"]["word"] == word]
+            return client.request("textDocument/hover", {
+                "textDocument": {"uri": uri}, "position": hint["range"]["start"]})["contents"]["value"]
+        value = hover_on("organisation")
+        assert "The corpus spells it *organization*** (2 times; *organisation* never)" in value, value
+        assert "getting-started.md" in value and "**organization**" in value, value
+        value = hover_on("log")
+        assert "The corpus writes *sign* here** (13 times; *log* 2 times)" in value, value
+        assert "If you can't **sign** in" in value, value
+
         # Apply every quick fix, last first so that earlier ranges stay valid.
         lines = HOUSE_STYLE_VIOLATIONS.split("\n")
         for diagnostic in sorted(diagnostics, key=lambda d: d["range"]["start"]["character"],

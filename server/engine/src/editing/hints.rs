@@ -352,6 +352,35 @@ const AVOIDED_WORD_KNN_PREFERENCE: f32 = 1.609_438;
 /// infinitely dispreferred.
 const KNN_SMOOTHING: f32 = 0.01;
 
+/// How often the corpora write `word`, in any case.
+pub fn corpus_count(corpora: &[&CorpusIndex], word: &str) -> u32 {
+    Vocabulary { corpora }.count_folded(word)
+}
+
+/// A spelling or capitalisation the corpus writes instead of the word at `word`, with how
+/// often it writes each and up to `max_support` of its sentences (what a hover shows of a
+/// spelling or capitalisation hint; no model run).
+pub fn house_variant(
+    analysis: &BlockAnalysis,
+    word: &WordAnalysis,
+    corpora: &[&CorpusIndex],
+    max_support: usize,
+) -> Option<(HintKind, String, u32, u32, Vec<SupportingSentence>)> {
+    let vocabulary = Vocabulary { corpora };
+    let written = &analysis.text[word.bytes.clone()];
+    let initial = sentence_initial(&analysis.text, word.bytes.start);
+    let finding = capitalisation(&vocabulary, written, initial)
+        .or_else(|| spelling(&vocabulary, &analysis.text, word, initial))?;
+    let support = vocabulary.examples(&finding.house_form, max_support);
+    Some((
+        finding.kind,
+        finding.preferred,
+        finding.written_count,
+        finding.preferred_count,
+        support,
+    ))
+}
+
 /// Corpus sentences kept as the evidence of a spelling or capitalisation candidate.
 const EXAMPLES: usize = 3;
 

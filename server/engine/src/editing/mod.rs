@@ -17,9 +17,9 @@ pub use completion::{
 };
 pub use document_hints::{surest_in_order, DocumentHint, HintPass};
 pub use hints::{
-    check_key, checked_hints, checked_tokens, compare_words, hint_candidates, hint_message,
-    word_choice_hints, CheckedTokens, Comparison, Hint, HintCandidate, HintKind, HintThresholds,
-    DEFAULT_HINT_THRESHOLDS, RIGHT_CONTEXT_TOKENS,
+    check_key, checked_hints, checked_tokens, compare_words, corpus_count, hint_candidates,
+    hint_message, house_variant, word_choice_hints, CheckedTokens, Comparison, Hint, HintCandidate,
+    HintKind, HintThresholds, DEFAULT_HINT_THRESHOLDS, RIGHT_CONTEXT_TOKENS,
 };
 pub use usage::{similar_usage, Preferred, Usage};
 pub use words::{block_ranges, corpus_word, words_with_tokens, WordAt};
