@@ -293,6 +293,7 @@ def test_the_house_style_rules_of_the_demo_corpus_are_hinted_and_fixed(
             assert fix in found, f"{fix} not hinted: {found}"
         assert len(found) == len(HOUSE_STYLE_FIXES), found
         kinds = {d["data"]["word"]: d["data"]["kind"] for d in diagnostics}
+        assert {d["data"]["word"]: d["code"] for d in diagnostics} == kinds
         assert (kinds["organisation"], kinds["cancelled"], kinds["log"]) == (
             "spelling", "spelling", "word-choice")
         assert "The corpus writes \u201csign\u201d here (13 times; \u201clog\u201d 2 times)" in [

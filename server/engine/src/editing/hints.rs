@@ -93,7 +93,7 @@ pub enum HintKind {
 }
 
 impl HintKind {
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             HintKind::Spelling => "spelling",
             HintKind::Capitalisation => "capitalisation",

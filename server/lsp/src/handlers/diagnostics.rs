@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use precedent_engine::editing::{self, BlockAnalysis, HintThresholds};
+use precedent_engine::editing::{self, BlockAnalysis, HintKind, HintThresholds};
 use serde_json::json;
 use tower_lsp::lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString};
 
@@ -14,7 +14,12 @@ use crate::engine::{Corpora, Engine, Lane};
 use crate::ignores::{sentence_fingerprint, Ignores};
 
 pub const SOURCE: &str = "precedent";
-pub const CODE: &str = "word-choice";
+/// The diagnostic code of each kind of hint ("spelling", "capitalisation", "word-choice").
+pub const CODES: [&str; 3] = [
+    HintKind::Spelling.name(),
+    HintKind::Capitalisation.name(),
+    HintKind::WordChoice.name(),
+];
 
 /// The hints of `snapshot`, or `None` if `cancelled` turned true on the way.
 pub fn diagnostics(
@@ -118,7 +123,7 @@ pub fn diagnostics(
             Diagnostic {
                 range: snapshot.lines.range(&snapshot.text, source),
                 severity: Some(severity),
-                code: Some(NumberOrString::String(CODE.to_string())),
+                code: Some(NumberOrString::String(hint.kind.name().to_string())),
                 source: Some(SOURCE.to_string()),
                 message,
                 data: Some(json!({
