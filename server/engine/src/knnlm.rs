@@ -520,7 +520,8 @@ mod tests {
         }
         let e = |d: f32| (-d).exp();
         // (positions left out, expected (position, token, p_kNN) nearest first)
-        let cases: [(usize, Vec<(usize, u32, f32)>); 5] = [
+        type Expected = Vec<(usize, u32, f32)>;
+        let cases: [(usize, Expected); 5] = [
             (
                 0,
                 vec![

@@ -346,7 +346,10 @@ fn roots_of(params: &InitializeParams) -> Vec<PathBuf> {
             .filter_map(|f| f.uri.to_file_path().ok())
             .collect();
     }
-    #[allow(deprecated)]
+    #[allow(
+        deprecated,
+        reason = "root_uri is deprecated, but some clients send only it"
+    )]
     params
         .root_uri
         .as_ref()
