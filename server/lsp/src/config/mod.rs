@@ -13,9 +13,10 @@
 //! - Relative paths resolve against the layer's `base_dir`. A layer without one (client
 //!   settings with no workspace folder) has nothing sensible to resolve against (the server's
 //!   working directory is arbitrary), so such a value is ignored with a warning.
-//! - `null` resets the optional settings (`modelPath`, `corpusIndexPath`, `k`, `lambda`,
-//!   `temperature`, `documentCache`, `documentCacheSkipRecent`); `""` counts as `null` for the two paths because VS Code
-//!   leaves a cleared text setting as `""`. For the other settings `null` is invalid.
+//! - `null` resets the optional settings (the paths and kNN parameters whose default is
+//!   "unset", `Kind::OptionalPath` and `Kind::Index*` in table.rs); `""` counts as `null`
+//!   for a path because VS Code leaves a cleared text setting as `""`. For the other
+//!   settings `null` is invalid.
 //! - `filePatterns`: a pattern without `/` matches the file name anywhere; one starting with
 //!   `/` or `**` matches the absolute path; any other is relative to the layer's `base_dir`
 //!   (anywhere below it if the layer has none, like `**/pattern`). `*` never crosses `/`.
