@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what it needs (cached in precedent's data directory),
-# then runs the Python model tests, the Rust tests, the end-to-end tests (CLI, language
-# server over JSON-RPC, Neovim headless) and the VS Code extension's build and tests.
+# The whole test suite: checks formatting and lints, installs what it needs (cached in
+# precedent's data directory), then runs the Python model tests, the Rust tests, the
+# end-to-end tests (CLI, language server over JSON-RPC, Neovim headless) and the VS Code
+# extension's build and tests.
 #   bash tests/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 step() { printf '\n==> %s\n' "$*" >&2; }
+
+# Gates first: they need nothing installed, so a slip fails before the long steps. Clippy runs in release so
+# that the test build below reuses its dependency artifacts.
+step "formatting and lints (cargo fmt --check, cargo clippy -D warnings)"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --release -- -D warnings
 
 step "setup: Python packages, ONNX Runtime, default model, tiny test model (cached)"
 home=$(PYTHONPATH=models python3 -m precedent_models.setup --tiny-out target/models/tiny)

@@ -26,7 +26,8 @@ use options::GlobalOptions;
         precedent serve              the language server, started by editors\n\n\
         Files live in precedent's data directory: $PRECEDENT_HOME, else \
         $XDG_DATA_HOME/precedent, else ~/.local/share/precedent.\n\
-        Set PRECEDENT_LOG (e.g. PRECEDENT_LOG=debug) for more log output on stderr."
+        Set PRECEDENT_LOG (e.g. PRECEDENT_LOG=debug; RUST_LOG if it is unset) for more log \
+        output on stderr."
 )]
 struct Cli {
     #[command(flatten)]

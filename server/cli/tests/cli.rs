@@ -139,6 +139,44 @@ fn failures_go_to_stderr_with_the_fix_and_a_failing_status() {
 }
 
 #[test]
+fn the_log_level_comes_from_precedent_log_else_rust_log_else_verbose() {
+    let model_dir = test_model_dir();
+    let loaded = "loaded language model"; // logged at info level
+                                          // (PRECEDENT_LOG, RUST_LOG, -v, is the info line logged?)
+    let cases: &[(Option<&str>, Option<&str>, bool, bool)] = &[
+        (None, None, false, false),
+        (None, None, true, true),
+        (None, Some("info"), false, true),
+        (Some("info"), None, false, true),
+        (Some("warn"), Some("info"), false, false),
+        (Some("warn"), None, true, false),
+    ];
+    for &(precedent_log, rust_log, verbose, logged) in cases {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_precedent"));
+        command.env_remove("PRECEDENT_LOG").env_remove("RUST_LOG");
+        for (name, value) in [("PRECEDENT_LOG", precedent_log), ("RUST_LOG", rust_log)] {
+            if let Some(value) = value {
+                command.env(name, value);
+            }
+        }
+        if verbose {
+            command.arg("-v");
+        }
+        let output = command
+            .args(["predict", "Hello", "--model", model_dir.to_str().unwrap()])
+            .output()
+            .expect("the binary runs");
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(
+            stderr(&output).contains(loaded),
+            logged,
+            "PRECEDENT_LOG={precedent_log:?} RUST_LOG={rust_log:?} -v={verbose}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
 fn predict_lists_the_requested_number_of_candidates() {
     let model_dir = test_model_dir();
     let output = precedent(&[

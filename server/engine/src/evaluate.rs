@@ -1,5 +1,5 @@
 //! Held-out evaluation of an index: perplexity of the base LM and of kNN-LM on the same
-//! tokens, next-word hit rates, and tuning of λ and T (DESIGN.md §1).
+//! tokens, next-word hit rates, and tuning of λ and T (docs/method.md).
 //!
 //! Every held-out position is scored once by the LM (with its key and its most probable
 //! tokens) and its neighbours are retrieved once; the interpolation at any λ and T is then

@@ -196,8 +196,9 @@ fn reindexing_with_other_windows_or_inline_code_re_encodes_every_document() {
     distinctive_corpus(dir.path());
     let out = dir.path().join("corpus.index");
     let first = index(dir.path(), &out, false);
-    // (what changes, documents reused by the re-index)
-    let changes: [(&str, fn(&mut IndexOptions)); 4] = [
+    // (what changes, how)
+    type Change = (&'static str, fn(&mut IndexOptions));
+    let changes: [Change; 4] = [
         ("nothing", |_| {}),
         ("the window", |o| o.window = 48),
         ("the stride", |o| o.stride = 16),

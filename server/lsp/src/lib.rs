@@ -5,6 +5,9 @@
 //! `config` and `settings_store` resolve settings; `documents` and `text` keep the open
 //! documents and convert positions (UTF-16). PROTOCOL.md is the contract with editors.
 
+// stdout carries the protocol: a stray print would corrupt it. Logs go through `tracing`.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod config;
 mod documents;
 mod engine;

@@ -233,7 +233,10 @@ fn word_body(text: &str, leading_space: bool) -> Option<&str> {
 
 /// Extends `spelled` (the text of `sequence`'s last tokens) with the most probable tokens
 /// that continue the word and fit `prefix`, until it covers the prefix.
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the completion step's whole state, passed explicitly"
+)]
 fn spell_prefix(
     context: &Context,
     corpora: &[&CorpusIndex],
@@ -269,7 +272,10 @@ fn spell_prefix(
 
 /// Greedily adds the next words after `top` while each is at least
 /// `phrase_min_probability` probable, within the step budget.
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the completion step's whole state, passed explicitly"
+)]
 fn extend_phrase(
     context: &Context,
     corpora: &[&CorpusIndex],
