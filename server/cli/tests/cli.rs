@@ -1,6 +1,7 @@
 //! The real `precedent` binary on the tiny test model: output formats, exit codes, messages.
 
-use std::path::PathBuf;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use precedent_engine::lm::{LanguageModel, ScoreOptions, SessionOptions};
@@ -334,4 +335,66 @@ fn suggest_offers_the_corpus_continuation_with_its_evidence_as_json() {
     let mark = (support["mark"][0].as_u64().unwrap() as usize)
         ..(support["mark"][1].as_u64().unwrap() as usize);
     assert!("umbrellas".starts_with(&sentence[mark]), "{support:#}");
+}
+
+#[test]
+fn index_out_never_replaces_a_file_that_is_not_an_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    std::fs::write(
+        corpus.join("a.md"),
+        "The zebra council approves purple umbrellas.\n",
+    )
+    .unwrap();
+    let model = test_model_dir();
+    let index = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "--model",
+            model.to_str().unwrap(),
+            "index",
+            corpus.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        precedent(&args)
+    };
+    let notes = dir.path().join("notes.md");
+    std::fs::write(&notes, "my notes\n").unwrap();
+    // (output, extra arguments, succeeds, what stderr says)
+    let cases: [(&Path, &[&str], bool, &str); 4] = [
+        (&notes, &[], false, "is another file, not a precedent index"),
+        (dir.path(), &["--force"], false, "is a folder"),
+        (
+            Path::new("/dev/null"),
+            &["--force"],
+            false,
+            "is a device, FIFO or socket",
+        ),
+        (&dir.path().join("team.index"), &[], true, ""),
+    ];
+    for (out, extra, succeeds, says) in cases {
+        let output = index(out, extra);
+        assert_eq!(
+            output.status.success(),
+            succeeds,
+            "{out:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(says),
+            "{out:?}: {}",
+            stderr(&output)
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes\n");
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    // An index is replaced by a new index; another file only with --force.
+    assert!(index(&dir.path().join("team.index"), &[]).status.success());
+    assert!(index(&notes, &["--force"]).status.success());
+    assert!(std::fs::read(&notes).unwrap().starts_with(b"PRCDNTIX"));
 }
