@@ -294,6 +294,11 @@ fn evaluation_shows_the_corpus_lowering_held_out_perplexity() {
     );
     assert!(report.knn_ppl < report.base_ppl / 2.0, "{report:?}");
     assert!(report.knn_top1 > report.base_top1, "{report:?}");
+    // One paragraph shorter than a window: the editor reads it exactly as the windows do.
+    let editor = &report.editor_view;
+    assert_eq!(editor.tokens, report.tokens);
+    assert!((editor.base_ppl - report.base_ppl).abs() < 1e-6 * report.base_ppl);
+    assert!((editor.knn_ppl - report.knn_ppl).abs() < 1e-6 * report.knn_ppl);
 }
 
 #[test]
