@@ -1,4 +1,5 @@
-"""Runs a headless Neovim with the plugin in editors/nvim through tests/nvim_driver.lua."""
+"""Runs Neovim with the plugin in editors/nvim: headless through tests/nvim_driver.lua, or with
+its own UI in tmux (TmuxNvim)."""
 
 import json
 import os
