@@ -25,7 +25,7 @@ use crate::handlers::status::{rfc3339, IndexStatus, Status};
 use crate::handlers::{code_action, completion, diagnostics, hover, DocumentRequest};
 use crate::ignores::Ignores;
 use crate::settings_store::SettingsStore;
-use crate::{indexing, text};
+use crate::{indexing, text, transport};
 
 /// How `precedent serve` was started.
 #[derive(Clone, Debug, Default)]
@@ -36,14 +36,15 @@ pub struct ServeOptions {
     pub threads: usize,
 }
 
-/// Serves LSP on stdin/stdout until the client exits.
-pub async fn serve_stdio(options: ServeOptions) {
+/// Serves LSP on stdin/stdout until the client exits or its input ends.
+pub async fn serve_stdio(options: ServeOptions) -> transport::Ending {
     let (service, socket) = LspService::build(|client| Backend::new(client, options))
         .custom_method("precedent/status", Backend::status)
         .finish();
-    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
-        .serve(service)
-        .await;
+    transport::run(tokio::io::stdin(), tokio::io::stdout(), |input, output| {
+        Server::new(input, output, socket).serve(service)
+    })
+    .await
 }
 
 pub enum EngineSlot {

@@ -1,5 +1,7 @@
 //! `precedent serve`: the language server on stdin/stdout.
 
+use std::time::Duration;
+
 use clap::Args as ClapArgs;
 
 use crate::options::GlobalOptions;
@@ -8,7 +10,8 @@ use crate::options::GlobalOptions;
 ///
 /// Editors start this command themselves (see editors/vscode and editors/nvim). Settings
 /// come from the editor and from a `precedent.toml` at the workspace root (see
-/// server/lsp/PROTOCOL.md). Logs go to stderr; -v for more.
+/// server/lsp/PROTOCOL.md). Logs go to stderr; -v for more. It exits on `exit` or when
+/// stdin closes: with code 0 if the client asked for `shutdown` first, else 1.
 #[derive(ClapArgs)]
 #[command(after_help = "Example: precedent serve            (spoken to by an editor, not typed)")]
 pub struct Args {
@@ -26,6 +29,15 @@ pub fn run(global: &GlobalOptions, _args: &Args) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(precedent_lsp::serve_stdio(options));
+    let ending = runtime.block_on(precedent_lsp::serve_stdio(options));
+    // Model runs, indexing and the blocked read of stdin are not waited for: the client has
+    // gone. An index build stopped here never replaced the old index (it renames at the end).
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    if !ending.shut_down {
+        anyhow::bail!(
+            "the session ended ({}) without a shutdown request",
+            ending.reason
+        );
+    }
     Ok(())
 }
