@@ -1,10 +1,13 @@
-"""Runs a headless Neovim with the plugin in editors/nvim through tests/nvim_driver.lua."""
+"""Runs Neovim with the plugin in editors/nvim: headless through tests/nvim_driver.lua, or with
+its own UI in tmux (TmuxNvim)."""
 
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,3 +92,90 @@ def failure_report(work: Path, returncode, stdout: str, stderr: str, observed: d
         parts.append(f"{log} (server stderr, last 80 lines):\n" + "\n".join(server[-80:]))
         parts.append(f"{log} (last 60 lines):\n" + "\n".join(line[:600] for line in lines[-60:]))
     return "\n\n".join(parts)
+
+
+class TmuxNvim:
+    """Neovim with its real terminal UI in a tmux pane: keys arrive one by one as a writer's
+    terminal delivers them, the screen is read back with capture-pane, and state is queried
+    through Neovim's --listen socket (`nvim --server S --remote-expr`).
+
+    `init_lua` is the Lua run as Neovim's config; `path` is the file opened. Use as a
+    context manager: leaving it kills the private tmux server (and Neovim with it)."""
+
+    def __init__(self, nvim: str, work: Path, init_lua: str, path: Path, env: dict | None = None,
+                 size: tuple[int, int] = (100, 30)):
+        self.nvim = nvim
+        self.work = work
+        self.socket = str(work / "nvim.sock")
+        self.tmux = ["tmux", "-L", f"precedent-{os.getpid()}-{work.name}", "-f", "/dev/null"]
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "init.lua").write_text(init_lua, encoding="utf-8")
+        self.env = dict(os.environ, **(env or {}))
+        # Neovim's LSP log (which holds the server's stderr) goes under `work`.
+        self.env["XDG_STATE_HOME"] = str(work / "state")
+        self.env.pop("TMUX", None)
+        self.env["TERM"] = "xterm-256color"
+        self.argv = [nvim, "--clean", "-n", "-i", "NONE", "--listen", self.socket,
+                     "-u", str(work / "init.lua"), str(path)]
+        self.size = size
+
+    def __enter__(self):
+        if not shutil.which("tmux"):
+            raise NvimRunError("tmux not found: tests/run.sh installs it (apt-get install tmux)")
+        width, height = self.size
+        subprocess.run([*self.tmux, "new-session", "-d", "-s", "writer", "-x", str(width), "-y", str(height),
+                        *self.argv], cwd=self.work, env=self.env, check=True, timeout=30)
+        self.wait_for("Neovim's --listen socket", lambda: Path(self.socket).exists(), timeout_s=30)
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True, timeout=30)
+
+    def send(self, *keys: str) -> None:
+        """tmux key names: "Escape", "Enter", "C-y", ..."""
+        subprocess.run([*self.tmux, "send-keys", "-t", "writer", *keys], check=True, timeout=30)
+
+    def type(self, text: str, pace: tuple[float, float] = (0.08, 0.15), seed: int = 0) -> None:
+        """Types `text` a key at a time, waiting a random 80-150 ms (by default) between keys,
+        as a writer does; "\\n" is the Enter key."""
+        rng = random.Random(seed)
+        for ch in text:
+            if ch == "\n":
+                self.send("Enter")
+            else:
+                subprocess.run([*self.tmux, "send-keys", "-t", "writer", "-l", ch], check=True, timeout=30)
+            time.sleep(rng.uniform(*pace))
+
+    def screen(self) -> str:
+        return subprocess.run([*self.tmux, "capture-pane", "-p", "-t", "writer"], capture_output=True,
+                              text=True, check=True, timeout=30).stdout
+
+    def alive(self) -> bool:
+        return subprocess.run([*self.tmux, "has-session", "-t", "writer"], capture_output=True,
+                              timeout=30).returncode == 0
+
+    def expr(self, vimscript: str) -> str:
+        """Evaluates a Vimscript expression in the running Neovim and returns its value as text."""
+        proc = subprocess.run([self.nvim, "--headless", "--clean", "--server", self.socket, "--remote-expr", vimscript],
+                              capture_output=True, text=True, timeout=30, env=self.env)
+        if proc.returncode != 0:
+            raise NvimRunError(f"--remote-expr {vimscript!r}: {proc.stderr}\nscreen:\n{self.screen()}")
+        return proc.stdout
+
+    def wait_for(self, what: str, cond, timeout_s: float = 60, every_s: float = 0.05):
+        """Polls `cond()` until it returns a true value, which is returned."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            value = cond()
+            if value:
+                return value
+            time.sleep(every_s)
+        raise NvimRunError(f"timed out after {timeout_s} s waiting for {what}\nscreen:\n{self.screen()}\n"
+                           + self.lsp_log_tail())
+
+    def lsp_log_tail(self, lines: int = 40) -> str:
+        parts = []
+        for log in (self.work / "state").rglob("lsp.log"):
+            text = log.read_text(encoding="utf-8", errors="replace").splitlines()
+            parts.append(f"{log} (last {lines} lines):\n" + "\n".join(line[:400] for line in text[-lines:]))
+        return "\n".join(parts)

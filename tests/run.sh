@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what it needs (cached in precedent's data directory),
-# then runs the Python model tests, the Rust tests, the end-to-end tests (CLI, language
-# server over JSON-RPC, Neovim headless) and the VS Code extension's build and tests.
+# The whole test suite: checks formatting and lints, installs what it needs (cached in
+# precedent's data directory), then runs the Python model tests, the Rust tests, the
+# end-to-end tests (CLI, language server over JSON-RPC, Neovim headless and in tmux, Emacs
+# with Eglot) and the VS Code extension's build and tests. Editor tools missing on Debian
+# are installed with apt-get.
 #   bash tests/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 step() { printf '\n==> %s\n' "$*" >&2; }
+
+# Gates first: they need nothing installed, so a slip fails before the long steps. Clippy runs in release so
+# that the test build below reuses its dependency artifacts.
+step "formatting and lints (cargo fmt --check, cargo clippy -D warnings)"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --release -- -D warnings
 
 step "setup: Python packages, ONNX Runtime, default model, tiny test model (cached)"
 home=$(PYTHONPATH=models python3 -m precedent_models.setup --tiny-out target/models/tiny)
@@ -18,6 +26,23 @@ export PRECEDENT_GGUF="$home/sources/SmolLM2-135M-Instruct.Q4_1.gguf"
 py="$home/venv/bin/python"
 "$py" -m pip install --quiet --disable-pip-version-check -r models/requirements-dev.txt -r tests/requirements.txt
 
+step "editor tools: tmux (Neovim's own UI), emacs-nox and elpa-eglot (Emacs with Eglot)"
+missing=()
+command -v tmux >/dev/null || missing+=(tmux)
+command -v emacs >/dev/null || missing+=(emacs-nox)
+if ! emacs --batch --eval "(require 'eglot)" >/dev/null 2>&1; then missing+=(elpa-eglot); fi
+if ((${#missing[@]})); then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "tests/run.sh: missing ${missing[*]}: install them (Debian: apt-get install ${missing[*]}) or run as root on Debian" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; }; then
+    echo "tests/run.sh: apt-get could not install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
 step "model conversion tests (Python)"
 (cd models && "$py" -m pytest -q tests)
 
@@ -25,7 +50,7 @@ step "Rust tests"
 cargo build --release -p precedent
 cargo test --workspace --release
 
-step "end-to-end tests (the real binary: CLI, language server, headless Neovim)"
+step "end-to-end tests (the real binary: CLI, language server, Neovim, Emacs)"
 export PRECEDENT_BIN="$root/target/release/precedent"
 "$py" -m pytest -q tests
 

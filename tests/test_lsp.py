@@ -13,8 +13,11 @@ from lsp_client import LspClient
 DISTINCTIVE = "The zebra council approves purple umbrellas every Thursday."
 # The tiny model's keys see little beyond the last token: documents repeat the corpus's
 # context closely, so its neighbours are the corpus sentence's.
+# The tiny model is no judge of fluency ("coats" → "umbrellas" costs it e^100), so the
+# hints' fluency check is left out: the hint is "coats", a common word the corpus never
+# writes where its neighbours agree on "umbrellas".
 SETTINGS = {"k": 8, "lambda": 0.5, "temperature": 1.0, "documentCache": False,
-            "hints": {"minPreferredProbability": 0.4, "minRatio": 100000}}
+            "hints": {"minPreferredProbability": 0.4, "maxFluencyLoss": 1e300}}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +59,7 @@ def test_completion_hover_hint_and_quick_fix(precedent_bin, tiny_model, corpus_i
             "precedent.reindex", "precedent.ignoreHere", "precedent.ignoreInWorkspace"}
         ready(client)
 
-        text = ("# Notes\n\nEvery Thursday. The zebra council approves purple raincoats every Thursday.\n\n"
+        text = ("# Notes\n\nEvery Thursday. The zebra council approves purple coats every Thursday.\n\n"
                 "Every Thursday. The zebra council approves purple ")
         uri = client.open(workspace / "notes.md", text)
 
@@ -83,11 +86,11 @@ def test_completion_hover_hint_and_quick_fix(precedent_bin, tiny_model, corpus_i
                                               "end": {"line": 4, "character": 53}}
         assert all(item["label"].startswith("umb") for item in completion["items"])
 
-        # The hint: "raincoats" where the corpus says "umbrellas"; not the word being typed.
+        # The hint: "coats" where the corpus says "umbrellas"; not the word being typed.
         diagnostics = client.diagnostics(uri, 2)
         assert [(d["range"], d["severity"], d["source"], d["code"], d["data"]["preferred"])
                 for d in diagnostics] == [
-            ({"start": {"line": 2, "character": 50}, "end": {"line": 2, "character": 59}},
+            ({"start": {"line": 2, "character": 50}, "end": {"line": 2, "character": 55}},
              4, "precedent", "word-choice", "umbrellas")]
         assert "umbrellas" in diagnostics[0]["message"]
 
@@ -105,8 +108,8 @@ def test_completion_hover_hint_and_quick_fix(precedent_bin, tiny_model, corpus_i
             "textDocument": {"uri": uri}, "range": diagnostics[0]["range"],
             "context": {"diagnostics": diagnostics}})
         titles = [a["title"] for a in actions]
-        assert titles == ["Replace with \u201cumbrellas\u201d", "Ignore \u201craincoats\u201d here",
-                          "Ignore \u201craincoats\u201d in this workspace"]
+        assert titles == ["Replace with \u201cumbrellas\u201d", "Ignore \u201ccoats\u201d here",
+                          "Ignore \u201ccoats\u201d in this workspace"]
         assert actions[0]["isPreferred"] is True
         assert actions[0]["edit"]["changes"][uri] == [
             {"range": diagnostics[0]["range"], "newText": "umbrellas"}]
@@ -142,17 +145,18 @@ def test_utf16_positions_and_configuration_changes(precedent_bin, tiny_model, co
         client.initialize(workspace, dict(SETTINGS, indexPaths=[str(corpus_index)]))
         ready(client)
         # Non-ASCII before the hinted word on its line: 😀 is two UTF-16 units, é one.
-        line = "Every Thursday 😀 é. The zebra council approves purple raincoats every Thursday."
+        line = "Every Thursday 😀 é. The zebra council approves purple coats every Thursday."
         uri = client.open(workspace / "utf16.md", "# Notes\n\n" + line + "\n")
-        diagnostics = [d for d in client.diagnostics(uri, 1) if d["data"]["word"] == "raincoats"]
-        start_char = len(line[: line.index("raincoats")].encode("utf-16-le")) // 2
+        diagnostics = [d for d in client.diagnostics(uri, 1) if d["data"]["word"] == "coats"]
+        start_char = len(line[: line.index("coats")].encode("utf-16-le")) // 2
         assert [d["range"]["start"] for d in diagnostics] == [{"line": 2, "character": start_char}]
-        assert diagnostics[0]["range"]["end"]["character"] == start_char + len("raincoats")
+        assert diagnostics[0]["range"]["end"]["character"] == start_char + len("coats")
 
         # Settings from the client: severity warning; an invalid value is ignored, not fatal.
         client.notify("workspace/didChangeConfiguration", {"settings": {"precedent": dict(
             SETTINGS, indexPaths=[str(corpus_index)],
-            hints={"minPreferredProbability": 0.4, "minRatio": -3, "severity": "warning"})}})
+            hints={"minPreferredProbability": 0.4, "maxFluencyLoss": 1e300, "minRatio": -3,
+                   "severity": "warning"})}})
         client.change(uri, 2, (0, 2), (0, 7), "Minutes")
         diagnostics = client.diagnostics(uri, 2)
         assert {d["severity"] for d in diagnostics} == {2}
@@ -175,15 +179,15 @@ def test_a_long_paragraph_is_judged_in_parts_that_map_back_to_its_lines(
         ready(client)
         # One Markdown paragraph of 1,300 bytes over 21 soft-wrapped lines: the server cuts
         # it at a sentence end into two blocks. The hinted word is in the second.
-        lines = [DISTINCTIVE] * 20 + ["The zebra council approves purple raincoats every Thursday."]
+        lines = [DISTINCTIVE] * 20 + ["The zebra council approves purple coats every Thursday."]
         uri = client.open(workspace / "long.md", "# Notes\n\n" + "\n".join(lines) + "\n")
-        raincoats = {"start": {"line": 22, "character": 34}, "end": {"line": 22, "character": 43}}
+        coats = {"start": {"line": 22, "character": 34}, "end": {"line": 22, "character": 39}}
         diagnostics = client.diagnostics(uri, 1)
-        assert [(d["range"], d["data"]["preferred"]) for d in diagnostics] == [(raincoats, "umbrellas")]
+        assert [(d["range"], d["data"]["preferred"]) for d in diagnostics] == [(coats, "umbrellas")]
 
         hover = client.request("textDocument/hover", {
             "textDocument": {"uri": uri}, "position": {"line": 22, "character": 36}})
-        assert hover["range"] == raincoats
+        assert hover["range"] == coats
         assert "The corpus prefers *umbrellas* here" in hover["contents"]["value"]
     finally:
         client.close()
@@ -192,15 +196,15 @@ def test_a_long_paragraph_is_judged_in_parts_that_map_back_to_its_lines(
 def test_team_settings_from_precedent_toml(precedent_bin, tiny_model, corpus_index, workspace, tmp_path):
     (workspace / "precedent.toml").write_text(
         f'index_paths = ["{corpus_index}"]\nk = 8\nlambda = 0.5\ntemperature = 1.0\n'
-        'document_cache = false\n[hints]\nmin_preferred_probability = 0.4\nmin_ratio = 100000\n'
+        'document_cache = false\n[hints]\nmin_preferred_probability = 0.4\nmax_fluency_loss = 1e300\n'
         'severity = "information"\n')
     client = start(precedent_bin, tiny_model, tmp_path)
     try:
         client.initialize(workspace)
-        text = "# Notes\n\nEvery Thursday. The zebra council approves purple raincoats every Thursday.\n"
+        text = "# Notes\n\nEvery Thursday. The zebra council approves purple coats every Thursday.\n"
         uri = client.open(workspace / "notes.md", text)
         diagnostics = client.diagnostics(uri, 1)
-        assert [(d["severity"], d["data"]["word"]) for d in diagnostics] == [(3, "raincoats")]
+        assert [(d["severity"], d["data"]["word"]) for d in diagnostics] == [(3, "coats")]
     finally:
         client.close()
 
@@ -243,8 +247,117 @@ def test_corpus_folders_are_indexed_in_the_background_with_progress(precedent_bi
         assert status["indexes"][0]["documents"] == 1
         assert status["indexes"][0]["path"].startswith(str(tmp_path / "home" / "indexes"))
 
-        text = "# Notes\n\nEvery Thursday. The zebra council approves purple raincoats every Thursday.\n"
+        text = "# Notes\n\nEvery Thursday. The zebra council approves purple coats every Thursday.\n"
         uri = client.open(workspace / "notes.md", text)
         assert [d["data"]["preferred"] for d in client.diagnostics(uri, 1)] == ["umbrellas"]
     finally:
         client.close()
+
+
+# A new paragraph that breaks the five rules of the demo corpus's writing guide
+# (tests/fixtures/house-style/writing-guide.md), after two sentences of context.
+HOUSE_STYLE_VIOLATIONS = (
+    "# Sharing reports\n\n"
+    "Lumen makes it easy to share your work with your team. This guide explains how to share "
+    "a report.\n\n"
+    "To share a report, click the report in the sidebar, and then click **Share**. If you "
+    "can't log in, ask your dashboard administrator to check your account. Your organisation "
+    "can see every shared report. Shares that you cancelled stay in the trash for thirty days.\n"
+)
+HOUSE_STYLE_FIXES = [("click", "select"), ("log", "sign"), ("dashboard", "workspace"),
+                     ("organisation", "organization"), ("cancelled", "canceled")]
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "house-style"
+
+
+@pytest.fixture(scope="module")
+def demo_index(tmp_path_factory, precedent_bin, default_model) -> Path:
+    out = tmp_path_factory.mktemp("demo") / "demo.index"
+    subprocess.run([precedent_bin, "--model", default_model, "index", FIXTURES, "--out", out],
+                   check=True, capture_output=True)
+    return out
+
+
+def test_the_house_style_rules_of_the_demo_corpus_are_hinted_and_fixed(
+        precedent_bin, default_model, demo_index, workspace, tmp_path):
+    """The default model and the demo corpus: each written rule of its style guide is
+    flagged with the house word as the quick fix, and the fixes give the house text."""
+    env = dict(os.environ, PRECEDENT_HOME=str(tmp_path / "home"))
+    client = LspClient([precedent_bin, "--model", default_model, "serve"], env=env)
+    try:
+        client.initialize(workspace, {"indexPaths": [str(demo_index)]})
+        ready(client)
+        uri = client.open(workspace / "sharing.md", HOUSE_STYLE_VIOLATIONS)
+        diagnostics = client.diagnostics(uri, 1, timeout=120)
+        found = [(d["data"]["word"], d["data"]["preferred"]) for d in diagnostics]
+        for fix in HOUSE_STYLE_FIXES:
+            assert fix in found, f"{fix} not hinted: {found}"
+        assert len(found) == len(HOUSE_STYLE_FIXES), found
+        kinds = {d["data"]["word"]: d["data"]["kind"] for d in diagnostics}
+        assert {d["data"]["word"]: d["code"] for d in diagnostics} == kinds
+        assert (kinds["organisation"], kinds["cancelled"], kinds["log"]) == (
+            "spelling", "spelling", "word-choice")
+        assert "The corpus writes \u201csign\u201d here (13 times; \u201clog\u201d 2 times)" in [
+            d["message"] for d in diagnostics]
+
+        # Hover on a violating word says why: how often the corpus writes each word, and where.
+        def hover_on(word):
+            [hint] = [d for d in diagnostics if d["data"]["word"] == word]
+            return client.request("textDocument/hover", {
+                "textDocument": {"uri": uri}, "position": hint["range"]["start"]})["contents"]["value"]
+        value = hover_on("organisation")
+        assert "The corpus spells it *organization*** (2 times; *organisation* never)" in value, value
+        assert "getting-started.md" in value and "**organization**" in value, value
+        value = hover_on("log")
+        assert "The corpus writes *sign* here** (13 times; *log* 2 times)" in value, value
+        assert "If you can't **sign** in" in value, value
+
+        # Apply every quick fix, last first so that earlier ranges stay valid.
+        lines = HOUSE_STYLE_VIOLATIONS.split("\n")
+        for diagnostic in sorted(diagnostics, key=lambda d: d["range"]["start"]["character"],
+                                 reverse=True):
+            actions = client.request("textDocument/codeAction", {
+                "textDocument": {"uri": uri}, "range": diagnostic["range"],
+                "context": {"diagnostics": [diagnostic]}})
+            [edit] = actions[0]["edit"]["changes"][uri]
+            assert actions[0]["isPreferred"] is True
+            start, end = edit["range"]["start"], edit["range"]["end"]
+            assert start["line"] == end["line"] == 4
+            line = lines[4]
+            lines[4] = line[:start["character"]] + edit["newText"] + line[end["character"]:]
+        assert lines[4] == (
+            "To share a report, click the report in the sidebar, and then select **Share**. If "
+            "you can't sign in, ask your workspace administrator to check your account. Your "
+            "organization can see every shared report. Shares that you canceled stay in the trash "
+            "for thirty days.")
+    finally:
+        client.close()
+
+
+def test_check_exits_1_on_violations_and_0_on_the_corpus_itself(
+        precedent_bin, default_model, demo_index, tmp_path):
+    """`precedent check` for CI: the editor's hints as file:line:col lines, exit codes as vale's."""
+    document = tmp_path / "sharing.md"
+    document.write_text(HOUSE_STYLE_VIOLATIONS)
+    run = subprocess.run([precedent_bin, "--model", default_model, "check", "--index", demo_index,
+                          document], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stderr
+    lines = run.stdout.splitlines()
+    assert len(lines) == len(HOUSE_STYLE_FIXES), lines
+    assert lines[1].startswith(f"{document}:5:92: log \u2192 sign [word-choice] "), lines
+
+    run = subprocess.run([precedent_bin, "--model", default_model, "check", "--index", demo_index,
+                          "--format", "json", document], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1
+    report = json.loads(run.stdout)
+    assert [(h["written"], h["preferred"]) for h in report] == [
+        ("click", "select"), ("log", "sign"), ("dashboard", "workspace"),
+        ("organisation", "organization"), ("cancelled", "canceled")]
+    assert all(h["evidence"] for h in report)
+
+    run = subprocess.run([precedent_bin, "--model", default_model, "check", "--index", demo_index,
+                          FIXTURES], capture_output=True, text=True, timeout=300)
+    assert (run.returncode, run.stdout) == (0, ""), run.stderr
+
+    run = subprocess.run([precedent_bin, "--model", default_model, "check", "--index",
+                          tmp_path / "missing.index", document], capture_output=True, text=True)
+    assert run.returncode == 2 and "missing.index" in run.stderr

@@ -30,11 +30,11 @@ Reports in the trash now show the date they will be deleted. To restore a report
 
 To sign out of every device at once, select your name in the sidebar.
 
-To open a report from the list, click it and then select Open.
+To rename a report, click the report in the sidebar, and then select Rename.
 """
 HINT_LINE = 2
 HINT_WORD, PREFERRED = "click", "select"
-IGNORE_LINE, IGNORE_WORD = 6, "it"  # another hint of the tiny model ("or"), ignored "here"
+IGNORE_LINE, IGNORE_WORD = 6, "click"  # the same hint in another sentence, ignored "here"
 HOVER_LINE, HOVER_WORD = 4, "select"
 # Typed into a new paragraph (the server reads a paragraph as the context of its words):
 # completion after a space, then after typing "s" (mid-word: "s" filters and is replaced).
@@ -44,7 +44,8 @@ COMPLETIONS = [
     {"type": "s"},
 ]
 TEXT_DOC = TYPED
-SETTINGS_EXTRA = {"lambda": 0.9, "documentCache": False}
+# The tiny model is no judge of fluency: the hints' fluency check is left out.
+SETTINGS_EXTRA = {"lambda": 0.9, "documentCache": False, "hints": {"maxFluencyLoss": 1e300}}
 
 
 def words(text: str) -> list[str]:
@@ -62,13 +63,19 @@ def nvim():
 
 
 @pytest.fixture(scope="module")
-def session(nvim, precedent_bin, tiny_model, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("nvim")
-    index = tmp / "idx"
+def house_style_index(precedent_bin, tiny_model, tmp_path_factory) -> tuple[Path, int]:
+    """tests/fixtures/house-style indexed with the tiny model: (path, entries)."""
+    index = tmp_path_factory.mktemp("index") / "idx"
     built = subprocess.run([precedent_bin, "--model", tiny_model, "index", FIXTURES, "--out", index],
                            capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
-    entries = int(re.search(r"(\d+) entries", built.stdout + built.stderr).group(1))
+    return index, int(re.search(r"(\d+) entries", built.stdout + built.stderr).group(1))
+
+
+@pytest.fixture(scope="module")
+def session(nvim, precedent_bin, tiny_model, house_style_index, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("nvim")
+    index, entries = house_style_index
 
     ws = tmp / "ws"
     (ws / "docs").mkdir(parents=True)
@@ -288,3 +295,98 @@ def test_checkhealth(session):
     assert "OK ONNX Runtime and the model load" in health, health
     assert f"OK index {session['index']}" in health, health
     assert re.search(r"OK client \d+ \(root .*\):\n.*precedent: model .*tiny", health), health
+
+
+# --- Typing in Neovim's own UI (in tmux) with the completion menu opening by itself ------------
+# The writer of issue 18 typed this sentence after a line of text, with `autocomplete = true`,
+# and Neovim inserted the menu's first item as it opened, so the buffer became "Before youyou
+# canbegin, ...". Here the same sentence is typed a key at a time at a writer's pace, then a
+# space and Enter (a pause with the menu open, then a new line), then one more sentence.
+TYPED_BY_A_WRITER = ("Before you begin, open the Lumen app. If you can't sign in, ask your workspace "
+                     "administrator to check your account. \nThen share your first report.")
+ACCEPT_CONTEXT = "If you can't "
+ACCEPT_AFTER = " in."
+WRITER_DOC = "# Getting started\n\nLumen keeps your team's reports in one place.\n"
+NEW_PARAGRAPH = "\n"  # typed under WRITER_DOC before the tests' text: G, o, Enter
+
+UI_INIT = """\
+vim.opt.runtimepath:prepend(vim.json.decode([==[{plugin}]==]))
+require("precedent").setup(vim.json.decode([==[{setup}]==]))
+-- Counts the times the completion menu opened, so that a test knows it was there.
+vim.g.precedent_test_menus = 0
+local menu_open = false
+vim.api.nvim_create_autocmd("CompleteChanged", {{ callback = function()
+  if not menu_open then
+    menu_open = true
+    vim.g.precedent_test_menus = vim.g.precedent_test_menus + 1
+  end
+end }})
+vim.api.nvim_create_autocmd("CompleteDone", {{ callback = function() menu_open = false end }})
+"""
+
+
+@pytest.fixture
+def writer(nvim, precedent_bin, tiny_model, house_style_index, tmp_path):
+    """Neovim in tmux on a Markdown file with the plugin's `autocomplete = true`, the server
+    ready, and the cursor in Insert mode in a new paragraph under the text. Yields (ui, path of the file)."""
+    index, _ = house_style_index
+    doc = tmp_path / "ws" / "guide.md"
+    doc.parent.mkdir()
+    (doc.parent / "precedent.toml").write_text("# the workspace root for the test\n", encoding="utf-8")
+    doc.write_text(WRITER_DOC, encoding="utf-8")
+    setup = {"cmd": [str(precedent_bin), "--model", str(tiny_model), "serve"],
+             "settings": {"indexPaths": [str(index)], **SETTINGS_EXTRA},
+             "autocomplete": True}
+    init = UI_INIT.format(plugin=json.dumps(str(nvim_support.PLUGIN)), setup=json.dumps(setup))
+    with nvim_support.TmuxNvim(nvim, tmp_path / "ui", init, doc) as ui:
+        def ready():
+            status = json.loads(ui.expr("json_encode(luaeval('require(\"precedent\").status_sync(0, 5000)'))"))
+            return isinstance(status, dict) and status.get("indexes")
+        ui.wait_for("the server's status with the index", ready)
+        ui.send("G", "o", "Enter")
+        ui.wait_for("Insert mode", lambda: ui.expr("mode()") == "i")
+        yield ui, doc
+
+
+def save_and_quit(ui: nvim_support.TmuxNvim, doc: Path) -> str:
+    """Leaves Insert mode, writes the buffer with :w, quits Neovim; returns the file's text."""
+    ui.send("Escape")
+    ui.wait_for("Normal mode", lambda: ui.expr("mode()") == "n")
+    ui.send(":w", "Enter")
+    ui.wait_for(":w to write the file", lambda: ui.expr("&modified") == "0")
+    ui.send(":qa!", "Enter")
+    ui.wait_for("Neovim to exit", lambda: not ui.alive())
+    return doc.read_text(encoding="utf-8")
+
+
+def test_typing_with_the_menu_opening_by_itself_changes_nothing(writer):
+    ui, doc = writer
+    ui.type(TYPED_BY_A_WRITER, seed=18)
+    menus = int(ui.expr("g:precedent_test_menus"))
+    completeopt = ui.expr("&l:completeopt")
+    text = save_and_quit(ui, doc)
+    assert text == WRITER_DOC + NEW_PARAGRAPH + TYPED_BY_A_WRITER + "\n"
+    assert completeopt == "menu,menuone,noselect,popup"
+    # The menu did open while the sentence was typed (after its spaces): the test typed
+    # against it, not past a server that offered nothing.
+    assert menus >= 3, f"the completion menu opened only {menus} times"
+
+
+def test_an_item_accepted_with_ctrl_y_adds_exactly_that_word(writer):
+    ui, doc = writer
+    ui.type(ACCEPT_CONTEXT, seed=1)
+    menu = ui.wait_for("the completion menu with items", lambda: json.loads(ui.expr(
+        "json_encode(pumvisible() ? complete_info(['items', 'selected']) : v:null)")))
+    screen = ui.screen()
+    (ui.work / "menu-screen.txt").write_text(screen, encoding="utf-8")
+    word = menu["items"][0]["word"]
+    assert ui.expr("getline('.')") == ACCEPT_CONTEXT  # nothing inserted while the menu is open
+    assert menu["selected"] == -1, menu  # nothing chosen for the writer: <CR> is a new line
+    # (capture-pane drops trailing blanks)
+    assert re.search(rf"^{re.escape(ACCEPT_CONTEXT.rstrip())}$", screen, re.M), screen
+    assert re.search(rf"^~?\s+{re.escape(word)}\b", screen, re.M), f"{word!r} not in the menu on screen:\n{screen}"
+    ui.send("C-n")  # the first item
+    ui.send("C-y")  # accepted
+    ui.type(ACCEPT_AFTER, seed=2)
+    text = save_and_quit(ui, doc)
+    assert text == WRITER_DOC + NEW_PARAGRAPH + ACCEPT_CONTEXT + word + ACCEPT_AFTER + "\n"

@@ -22,7 +22,8 @@ ATTENTION = "gqa"  # "gqa": ONNX Runtime's fused GroupQueryAttention; "manual": 
 #            longer buffer, and a present output bound to that same buffer is written in place
 #            (no copy of the cache per token); "exact" - the past holds exactly the earlier tokens.
 PAST_BUFFER = "shared" if ATTENTION == "gqa" else "exact"
-ACCURACY_LEVEL = 4  # int8 activations: ~15x faster than exact on these CPUs (DESIGN.md §4a)
+# int8 activations: ~15x faster than exact on these CPUs (models/README.md, "Decisions").
+ACCURACY_LEVEL = 4
 
 
 class _Graph:
@@ -256,7 +257,7 @@ def build_graph(config: LlamaConfig, weights: LlamaWeights, variant: str) -> onn
 
         h = rms_norm(x, lw.ffn_norm, p + "ffn_norm")
         if i == c.layers - 1:
-            knn_key = h  # DESIGN.md §1: input of the last layer's MLP, after its RMSNorm
+            knn_key = h  # docs/method.md: input of the last layer's MLP, after its RMSNorm
         gate_up = _Linear(g, p + "gate_up", _fuse_rows([lw.ffn_gate, lw.ffn_up]), variant)(h)
         gate, up = g.op("Split", [gate_up, g.const_i64("ffn_split", [c.ffn, c.ffn])], axis=-1, n_out=2)
         act = g.op("Mul", [g.op("Mul", [gate, g.op("Sigmoid", [gate])]), up], p + "swiglu")

@@ -23,6 +23,7 @@ export const SERVER_SETTING_KEYS = [
   'hints.severity',
   'hints.minPreferredProbability',
   'hints.minRatio',
+  'hints.maxFluencyLoss',
   'hints.maxPerDocument',
 ] as const;
 

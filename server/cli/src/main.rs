@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{bench, demo, doctor, eval, index, lm_score, predict, serve, setup, suggest};
+use commands::{bench, check, demo, doctor, eval, index, lm_score, predict, serve, setup, suggest};
 use options::GlobalOptions;
 
 #[derive(Parser)]
@@ -26,7 +26,8 @@ use options::GlobalOptions;
         precedent serve              the language server, started by editors\n\n\
         Files live in precedent's data directory: $PRECEDENT_HOME, else \
         $XDG_DATA_HOME/precedent, else ~/.local/share/precedent.\n\
-        Set PRECEDENT_LOG (e.g. PRECEDENT_LOG=debug) for more log output on stderr."
+        Set PRECEDENT_LOG (e.g. PRECEDENT_LOG=debug; RUST_LOG if it is unset) for more log \
+        output on stderr."
 )]
 struct Cli {
     #[command(flatten)]
@@ -42,6 +43,7 @@ enum Command {
     Demo(demo::Args),
     Index(index::Args),
     Suggest(suggest::Args),
+    Check(check::Args),
     Eval(eval::Args),
     Predict(predict::Args),
     LmScore(lm_score::Args),
@@ -58,6 +60,16 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&cli.global, args),
         Command::Index(args) => index::run(&cli.global, args),
         Command::Suggest(args) => suggest::run(&cli.global, args),
+        Command::Check(args) => {
+            return match check::run(&cli.global, args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) if error.is::<check::HintsFound>() => ExitCode::from(1),
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Eval(args) => eval::run(&cli.global, args),
         Command::Predict(args) => predict::run(&cli.global, args),
         Command::LmScore(args) => lm_score::run(&cli.global, args),

@@ -20,7 +20,7 @@ pub struct GlobalOptions {
           value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: u16,
 
-    /// Log more on stderr: -v for info, -vv for debug (PRECEDENT_LOG overrides)
+    /// Log more on stderr: -v for info, -vv for debug (PRECEDENT_LOG, else RUST_LOG, overrides)
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
 }
@@ -60,8 +60,11 @@ pub fn init_logging(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
-    let filter =
-        EnvFilter::try_from_env("PRECEDENT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // RUST_LOG is the Rust convention, so it works too; PRECEDENT_LOG is ours and wins.
+    let filter = ["PRECEDENT_LOG", "RUST_LOG"]
+        .into_iter()
+        .find_map(|variable| EnvFilter::try_from_env(variable).ok())
+        .unwrap_or_else(|| EnvFilter::new(default));
     // Colours only on a terminal: editors show the server's stderr as plain text.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()

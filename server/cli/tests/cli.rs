@@ -1,6 +1,7 @@
 //! The real `precedent` binary on the tiny test model: output formats, exit codes, messages.
 
-use std::path::PathBuf;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use precedent_engine::lm::{LanguageModel, ScoreOptions, SessionOptions};
@@ -135,6 +136,44 @@ fn failures_go_to_stderr_with_the_fix_and_a_failing_status() {
                 stderr(&output)
             );
         }
+    }
+}
+
+#[test]
+fn the_log_level_comes_from_precedent_log_else_rust_log_else_verbose() {
+    let model_dir = test_model_dir();
+    let loaded = "loaded language model"; // logged at info level
+                                          // (PRECEDENT_LOG, RUST_LOG, -v, is the info line logged?)
+    let cases: &[(Option<&str>, Option<&str>, bool, bool)] = &[
+        (None, None, false, false),
+        (None, None, true, true),
+        (None, Some("info"), false, true),
+        (Some("info"), None, false, true),
+        (Some("warn"), Some("info"), false, false),
+        (Some("warn"), None, true, false),
+    ];
+    for &(precedent_log, rust_log, verbose, logged) in cases {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_precedent"));
+        command.env_remove("PRECEDENT_LOG").env_remove("RUST_LOG");
+        for (name, value) in [("PRECEDENT_LOG", precedent_log), ("RUST_LOG", rust_log)] {
+            if let Some(value) = value {
+                command.env(name, value);
+            }
+        }
+        if verbose {
+            command.arg("-v");
+        }
+        let output = command
+            .args(["predict", "Hello", "--model", model_dir.to_str().unwrap()])
+            .output()
+            .expect("the binary runs");
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(
+            stderr(&output).contains(loaded),
+            logged,
+            "PRECEDENT_LOG={precedent_log:?} RUST_LOG={rust_log:?} -v={verbose}: {}",
+            stderr(&output)
+        );
     }
 }
 
@@ -296,4 +335,66 @@ fn suggest_offers_the_corpus_continuation_with_its_evidence_as_json() {
     let mark = (support["mark"][0].as_u64().unwrap() as usize)
         ..(support["mark"][1].as_u64().unwrap() as usize);
     assert!("umbrellas".starts_with(&sentence[mark]), "{support:#}");
+}
+
+#[test]
+fn index_out_never_replaces_a_file_that_is_not_an_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    std::fs::write(
+        corpus.join("a.md"),
+        "The zebra council approves purple umbrellas.\n",
+    )
+    .unwrap();
+    let model = test_model_dir();
+    let index = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "--model",
+            model.to_str().unwrap(),
+            "index",
+            corpus.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        precedent(&args)
+    };
+    let notes = dir.path().join("notes.md");
+    std::fs::write(&notes, "my notes\n").unwrap();
+    // (output, extra arguments, succeeds, what stderr says)
+    let cases: [(&Path, &[&str], bool, &str); 4] = [
+        (&notes, &[], false, "is another file, not a precedent index"),
+        (dir.path(), &["--force"], false, "is a folder"),
+        (
+            Path::new("/dev/null"),
+            &["--force"],
+            false,
+            "is a device, FIFO or socket",
+        ),
+        (&dir.path().join("team.index"), &[], true, ""),
+    ];
+    for (out, extra, succeeds, says) in cases {
+        let output = index(out, extra);
+        assert_eq!(
+            output.status.success(),
+            succeeds,
+            "{out:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(says),
+            "{out:?}: {}",
+            stderr(&output)
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes\n");
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    // An index is replaced by a new index; another file only with --force.
+    assert!(index(&dir.path().join("team.index"), &[]).status.success());
+    assert!(index(&notes, &["--force"]).status.success());
+    assert!(std::fs::read(&notes).unwrap().starts_with(b"PRCDNTIX"));
 }

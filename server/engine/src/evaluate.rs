@@ -1,5 +1,5 @@
 //! Held-out evaluation of an index: perplexity of the base LM and of kNN-LM on the same
-//! tokens, next-word hit rates, and tuning of λ and T (DESIGN.md §1).
+//! tokens, next-word hit rates, and tuning of λ and T (docs/method.md).
 //!
 //! Every held-out position is scored once by the LM (with its key and its most probable
 //! tokens) and its neighbours are retrieved once; the interpolation at any λ and T is then
@@ -63,8 +63,22 @@ pub struct EvalReport {
     /// With tuning: the test-half perplexity of each variant, fitted on the validation half
     /// (the variant in `params` was chosen on the validation half alone).
     pub variants: Vec<VariantPerplexity>,
+    /// The same documents (the test half, with tuning) scored as the editor reads them:
+    /// block by block, each from its own start, with the parameters above.
+    pub editor_view: EditorView,
     #[serde(skip)]
     pub params: KnnParams,
+}
+
+/// Perplexity of held-out text scored as the editor scores it: every block (paragraph, or a
+/// part of a long one) from its own start, so a block's first token has no context and is
+/// not scored, and no key sees the text before its block.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EditorView {
+    pub tokens: usize,
+    pub base_ppl: f64,
+    pub knn_ppl: f64,
+    pub ratio: f64,
 }
 
 /// One tuning variant's kNN-LM perplexity and hit rates on the test half.
@@ -161,6 +175,7 @@ pub fn evaluate(
     let corpus = corpus::read_corpus(held_out, &options.corpus)?;
     let documents = corpus.documents.len();
     let mut per_document = Vec::with_capacity(documents);
+    let mut per_document_blocks = Vec::with_capacity(documents);
     for (i, document) in corpus.documents.iter().enumerate() {
         per_document.push(retrieve_document(
             model,
@@ -169,8 +184,25 @@ pub fn evaluate(
             document.text(),
             options,
         )?);
+        let mut blocks = Vec::new();
+        for block in crate::editing::block_ranges(document) {
+            blocks.extend(retrieve_document(
+                model,
+                index,
+                params,
+                &document.text()[block],
+                options,
+            )?);
+        }
+        per_document_blocks.push(blocks);
         progress(i + 1, documents);
     }
+    let (_, test_blocks) = split_alternately(per_document_blocks.iter().collect());
+    let editor_test: Vec<&Position> = if options.tune && documents >= 2 {
+        test_blocks.iter().flat_map(|d| d.iter()).collect()
+    } else {
+        per_document_blocks.iter().flatten().collect()
+    };
     // With tuning: even documents fit the parameters, odd ones measure them.
     let (validation_docs, test_docs) = split_alternately(per_document.iter().collect());
     let test: Vec<&Position> = if options.tune && documents >= 2 {
@@ -227,7 +259,21 @@ pub fn evaluate(
     let words = test.iter().filter(|p| p.word_start).count();
     let (base_top1, base_top5) = base_hit_rates(&test);
     let (knn_top1, knn_top5) = knn_hit_rates(&test, &params);
+    let editor_base = (-editor_test
+        .iter()
+        .map(|p| f64::from(p.log_p_lm))
+        .sum::<f64>()
+        / editor_test.len().max(1) as f64)
+        .exp();
+    let editor_knn = perplexity(&editor_test, &params);
+    let editor_view = EditorView {
+        tokens: editor_test.len(),
+        base_ppl: editor_base,
+        knn_ppl: editor_knn,
+        ratio: editor_knn / editor_base,
+    };
     Ok(EvalReport {
+        editor_view,
         documents,
         tokens: test.len(),
         base_ppl,

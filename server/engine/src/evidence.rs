@@ -4,6 +4,7 @@
 use std::ops::Range;
 
 use crate::knnlm::{CorpusIndex, Evidence, NeighbourSource};
+use crate::lexicon::{self, SentenceRef};
 
 /// A neighbour shown as evidence.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,5 +54,28 @@ fn corpus_sentence(corpus: &CorpusIndex, entry: u32, weight: f32) -> Option<Supp
         sentence: sentence.text.to_string(),
         mark: start..end,
         weight,
+    })
+}
+
+/// Corpus sentence `at` of `corpus`, with the first use of the word `form` marked: the
+/// evidence that the corpus writes a word (weight 0: it comes from counts, not neighbours).
+pub fn sentence_using(
+    corpus: &CorpusIndex,
+    at: SentenceRef,
+    form: &str,
+) -> Option<SupportingSentence> {
+    let store = corpus.store();
+    let document = store.document(at.document)?;
+    let sentence = store.sentence(at.document, at.sentence)?;
+    let start = lexicon::word_indices(sentence.text)
+        .find(|&(_, word)| word == form)?
+        .0;
+    Some(SupportingSentence {
+        path: Some(document.path.to_string()),
+        line: sentence.line,
+        column: sentence.column,
+        sentence: sentence.text.to_string(),
+        mark: start..start + form.len(),
+        weight: 0.0,
     })
 }

@@ -29,6 +29,9 @@ pub struct IndexOptions {
     pub hnsw: HnswParams,
     /// Re-encode every document even if the previous index has it.
     pub full_rebuild: bool,
+    /// Replace an output file that is not a precedent index (never a folder, device, FIFO
+    /// or socket).
+    pub replace_other_file: bool,
 }
 
 /// Window 1024, stride 896: every target sees at least 128 tokens of its document before
@@ -45,6 +48,7 @@ impl Default for IndexOptions {
             stride: 896,
             hnsw: HnswParams::default(),
             full_rebuild: false,
+            replace_other_file: false,
         }
     }
 }
@@ -88,6 +92,63 @@ pub enum IndexError {
     Datastore(#[from] DatastoreError),
     #[error("invalid indexing options: {0}")]
     Options(String),
+    #[error("{path} is {what}, not a precedent index: not replaced ({hint})")]
+    NotAnIndex {
+        path: String,
+        what: &'static str,
+        hint: &'static str,
+    },
+    #[error("cannot check the output {path}: {source}")]
+    Output {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Whether `out` may be written: absent, or a precedent index (recognised by its magic
+/// number), or, with `replace_other_file`, another regular file. A folder, device, FIFO or
+/// socket is never replaced. A symbolic link is judged by what it points to.
+pub fn check_output(out: &Path, replace_other_file: bool) -> Result<(), IndexError> {
+    let refuse = |what, hint| {
+        Err(IndexError::NotAnIndex {
+            path: out.display().to_string(),
+            what,
+            hint,
+        })
+    };
+    let metadata = match std::fs::metadata(out) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(IndexError::Output {
+                path: out.display().to_string(),
+                source,
+            })
+        }
+    };
+    const NEVER: &str = "choose another --out";
+    if metadata.is_dir() {
+        return refuse("a folder", NEVER);
+    }
+    if !metadata.is_file() {
+        return refuse("a device, FIFO or socket", NEVER);
+    }
+    let mut start = [0u8; 8];
+    let read = std::fs::File::open(out)
+        .and_then(|mut file| std::io::Read::read(&mut file, &mut start))
+        .map_err(|source| IndexError::Output {
+            path: out.display().to_string(),
+            source,
+        })?;
+    let is_index = read == start.len() && crate::datastore::is_index_magic(&start);
+    if is_index || replace_other_file {
+        Ok(())
+    } else {
+        refuse(
+            "another file",
+            "choose another --out, or pass --force to replace it",
+        )
+    }
 }
 
 /// Indexes the corpus under `inputs` into the index file `out` (replaced atomically).
@@ -112,6 +173,7 @@ pub fn build_index(
             options.window, manifest.max_positions, manifest.max_positions
         )));
     }
+    check_output(out, options.replace_other_file)?;
     let corpus = corpus::read_corpus(inputs, &options.corpus)?;
     let previous = if options.full_rebuild {
         None

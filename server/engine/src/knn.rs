@@ -1,4 +1,4 @@
-//! kNN-LM scoring, exactly as DESIGN.md §1.
+//! kNN-LM scoring, as docs/method.md describes it.
 //!
 //! - [`knn_distribution`]: p_kNN(y) = Σ_{i: v_i = y} softmax_i(−d_i / T) over the retrieved
 //!   neighbours (squared L2 distance d_i, value token v_i), returned sparsely together with
@@ -6,7 +6,8 @@
 //! - [`interpolate`]: log p = logaddexp(log p_LM + log(1−λ), log p_kNN + log λ), with
 //!   log p_kNN = −∞ for tokens that were never retrieved.
 //! - [`AdaptiveLambda`]: λ looked up from a small table over ln(nearest distance)
-//!   (DESIGN.md §1a), and [`AdaptiveLambda::fit`] to fit that table on held-out samples.
+//!   (docs/method.md, "Measured on this model"), and [`AdaptiveLambda::fit`] to fit that
+//!   table on held-out samples.
 //! - [`TuningSet`] and [`tune`]: grid search of the global λ and T on held-out positions.
 //!
 //! Neighbours may come from the corpus datastore, from the document being written (the
@@ -14,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The default number of neighbours. DESIGN.md §1a: perplexity ratio 0.974 at k = 16,
+/// The default number of neighbours. docs/method.md: perplexity ratio 0.974 at k = 16,
 /// 0.966 at 64 and 0.964 at 1024; k = 64 keeps almost all of the gain, and HNSW finds 64
 /// neighbours among 1M keys in ~1.6 ms (1024 take ~6 ms; examples/search_bench.rs).
 pub const DEFAULT_K: usize = 64;
@@ -129,7 +130,7 @@ fn weighted(log_p: f32, weight: f32) -> f32 {
     }
 }
 
-/// λ that depends on how close the nearest neighbour is (DESIGN.md §1a): a small table of
+/// λ that depends on how close the nearest neighbour is (docs/method.md): a small table of
 /// λ per bin of ln(nearest squared distance).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdaptiveLambda {

@@ -1,13 +1,14 @@
 //! The kNN-LM next-token distribution for a context: the language model's prediction,
 //! the corpus neighbours of the context's key (and, optionally, earlier positions of the
-//! document being written), p_kNN over them and the interpolation (DESIGN.md §1).
+//! document being written), p_kNN over them and the interpolation (docs/method.md).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
 use crate::datastore::Datastore;
 use crate::knn::{self, AdaptiveLambda, KnnDistribution, Neighbour};
+use crate::lexicon::Lexicon;
 use crate::search::{exact_search_f32, NeighbourIndex};
 
 /// How many of the most recent positions the document cache leaves out by default (see
@@ -44,7 +45,7 @@ fn default_cache_skip_recent() -> usize {
 
 impl Default for KnnParams {
     fn default() -> Self {
-        // DESIGN.md §1a measured λ ≈ 0.07–0.15 and T ≈ 1.65 for this model's keys.
+        // docs/method.md: measured λ ≈ 0.07–0.15 and T ≈ 1.65 for this model's keys.
         KnnParams {
             k: 64,
             lambda: 0.15,
@@ -252,11 +253,27 @@ impl DocumentCache {
 pub struct CorpusIndex {
     pub index: NeighbourIndex,
     pub params: KnnParams,
+    /// Counted from the stored sentences when first asked for.
+    lexicon: OnceLock<Lexicon>,
 }
 
 impl CorpusIndex {
+    pub fn new(index: NeighbourIndex, params: KnnParams) -> CorpusIndex {
+        CorpusIndex {
+            index,
+            params,
+            lexicon: OnceLock::new(),
+        }
+    }
+
     pub fn store(&self) -> &Arc<Datastore> {
         self.index.store()
+    }
+
+    /// The words the corpus writes, and how often.
+    pub fn lexicon(&self) -> &Lexicon {
+        self.lexicon
+            .get_or_init(|| Lexicon::from_datastore(self.store()))
     }
 }
 
@@ -520,7 +537,8 @@ mod tests {
         }
         let e = |d: f32| (-d).exp();
         // (positions left out, expected (position, token, p_kNN) nearest first)
-        let cases: [(usize, Vec<(usize, u32, f32)>); 5] = [
+        type Expected = Vec<(usize, u32, f32)>;
+        let cases: [(usize, Expected); 5] = [
             (
                 0,
                 vec![

@@ -19,6 +19,8 @@ pub mod indexer;
 pub mod knn;
 /// The kNN-LM distribution for a context: LM + corpus neighbours + document cache.
 pub mod knnlm;
+/// The corpus's vocabulary: word forms, their counts and spelling or case variants.
+pub mod lexicon;
 /// The language model: manifest, tokenizer, ONNX session worker, KV cache, scoring.
 pub mod lm;
 /// Where precedent's data directory, runtime library and models live.

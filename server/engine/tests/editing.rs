@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use precedent_engine::datastore::Datastore;
 use precedent_engine::editing::{
-    self, AnalysisOptions, BlockAnalysis, CompletionOptions, CompletionQuery, HintThresholds,
-    Substitution,
+    self, AnalysisOptions, BlockAnalysis, CompletionOptions, CompletionQuery, HintKind,
+    HintThresholds,
 };
 use precedent_engine::indexer::{self, IndexOptions};
 use precedent_engine::knnlm::{self, CorpusIndex, KnnParams};
@@ -44,9 +44,9 @@ fn corpus(dir: &Path) -> CorpusIndex {
     )
     .unwrap();
     let store = Datastore::open(&out, Some(&tiny_model().manifest().fingerprint)).unwrap();
-    CorpusIndex {
-        index: NeighbourIndex::new(Arc::new(store), SearchOptions::default()).unwrap(),
-        params: KnnParams {
+    CorpusIndex::new(
+        NeighbourIndex::new(Arc::new(store), SearchOptions::default()).unwrap(),
+        KnnParams {
             k: 8,
             lambda: 0.5,
             temperature: 1.0,
@@ -54,7 +54,7 @@ fn corpus(dir: &Path) -> CorpusIndex {
             document_cache: false,
             cache_skip_recent: 0,
         },
-    }
+    )
 }
 
 fn analyze(corpus: &CorpusIndex, text: &str, previous: Option<&BlockAnalysis>) -> BlockAnalysis {
@@ -235,55 +235,80 @@ fn completion_offers_the_corpus_word_spelled_out() {
 fn a_word_the_corpus_would_not_use_gets_a_hint_and_its_usage_shows_why() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = corpus(dir.path());
+    // The tiny model is no judge of fluency ("coats" → "umbrellas" costs it e^100): the
+    // fluency check is left out here.
     let thresholds = HintThresholds {
-        min_preferred_probability: 0.4,
-        // The tiny model's corpus also "prefers" nonsense like "every" → "sales", with a
-        // sentence ratio near e^8; the real fix scores near e^180.
-        min_ratio: 1e5,
-        min_context_tokens: 4,
+        max_fluency_loss: f64::INFINITY,
+        max_variant_fluency_loss: f32::INFINITY,
+        ..HintThresholds::default()
     };
     // The tiny model's keys hardly see past the last token: the text repeats the corpus's
     // context closely enough for its neighbours to be the corpus sentence's.
     let house_style = analyze(&corpus, &format!("Every Thursday. {DISTINCTIVE}"), None);
     let context = tiny_model().new_context();
-    let hints = editing::word_choice_hints(
-        &context,
-        &house_style,
-        &[&corpus],
-        &corpus.params,
-        &thresholds,
-        3,
-    )
-    .unwrap();
+    let hints_of = |analysis: &BlockAnalysis| {
+        editing::word_choice_hints(
+            &context,
+            analysis,
+            &[&corpus],
+            &corpus.params,
+            &thresholds,
+            3,
+        )
+        .unwrap()
+    };
+    let hints = hints_of(&house_style);
     assert!(hints.is_empty(), "the corpus's own sentence: {hints:?}");
 
-    let text = "Every Thursday. The zebra council approves purple raincoats every Thursday.";
-    let analysis = analyze(&corpus, text, None);
-    let hints = editing::word_choice_hints(
-        &context,
-        &analysis,
-        &[&corpus],
-        &corpus.params,
-        &thresholds,
-        3,
-    )
-    .unwrap();
-    assert_eq!(hints.len(), 1, "{hints:?}");
-    let hint = &hints[0];
-    assert_eq!(
-        (hint.written.as_str(), hint.preferred.as_str()),
-        ("raincoats", "umbrellas")
-    );
-    assert_eq!(&text[hint.bytes.clone()], "raincoats");
-    assert!(hint.ratio() >= 1e5);
-    assert_eq!(hint.support.len(), 3);
+    // (text, written word, house word, kind, times the corpus writes each)
+    let cases = [
+        // A common word (one token) that the corpus never writes, where its neighbours
+        // agree on another.
+        (
+            "Every Thursday. The zebra council approves purple coats every Thursday.",
+            "coats",
+            "umbrellas",
+            HintKind::WordChoice,
+            (0, 12),
+        ),
+        (
+            "Every Thursday. The zebra council approves purple umbrelas every Thursday.",
+            "umbrelas",
+            "umbrellas",
+            HintKind::Spelling,
+            (0, 12),
+        ),
+        (
+            "Every Thursday. The zebra council approves purple umbrellas every thursday.",
+            "thursday",
+            "Thursday",
+            HintKind::Capitalisation,
+            (0, 12),
+        ),
+    ];
+    for (text, written, preferred, kind, counts) in cases {
+        let analysis = analyze(&corpus, text, None);
+        let hints = hints_of(&analysis);
+        assert_eq!(hints.len(), 1, "{text}: {hints:?}");
+        let hint = &hints[0];
+        assert_eq!(
+            (hint.written.as_str(), hint.preferred.as_str(), hint.kind),
+            (written, preferred, kind)
+        );
+        assert_eq!(&text[hint.bytes.clone()], written);
+        assert_eq!((hint.written_count, hint.preferred_count), counts, "{text}");
+        assert_eq!(hint.support.len(), 3, "{text}");
+        for sentence in &hint.support {
+            let marked = editing::corpus_word(&sentence.sentence, sentence.mark.clone());
+            assert_eq!(marked, Some(preferred), "{sentence:?}");
+        }
+    }
 
-    let word = analysis.word_at(hint.bytes.start).unwrap();
-    let usage = editing::similar_usage(word, "raincoats", &[&corpus], &corpus.params, 3);
-    assert!(
-        usage.support.is_empty(),
-        "no corpus sentence says raincoats"
-    );
+    let text = cases[0].0;
+    let analysis = analyze(&corpus, text, None);
+    let word = analysis.word_at(text.find("coats").unwrap()).unwrap();
+    let usage = editing::similar_usage(word, "coats", &[&corpus], &corpus.params, 3);
+    assert!(usage.support.is_empty(), "no corpus sentence says coats");
     let preferred = usage.preferred.unwrap();
     assert_eq!(preferred.word, "umbrellas");
     assert!(preferred.candidate.knn_probability > 0.9);
@@ -333,9 +358,10 @@ fn a_substitution_check_reads_its_word_and_a_few_tokens_of_the_rest_of_its_sente
     }
 }
 
-/// ln p_kNN-LM of `tokens[from..]`, each given the tokens before it, from one fresh run of
-/// the whole sequence: the definition the substitution check must agree with.
-fn scored_from_scratch(corpus: &CorpusIndex, tokens: &[u32], from: usize) -> f32 {
+/// ln p of `tokens[from..]` under kNN-LM (or the base model alone), each given the tokens
+/// before it, from one fresh run of the whole sequence: the definition the substitution
+/// check must agree with.
+fn scored_from_scratch(corpus: &CorpusIndex, tokens: &[u32], from: usize, knn: bool) -> f32 {
     let run = tiny_model()
         .new_context()
         .forward(tokens, tokens.len())
@@ -345,7 +371,7 @@ fn scored_from_scratch(corpus: &CorpusIndex, tokens: &[u32], from: usize) -> f32
             let position = target - 1;
             let lm = log_softmax(run.logits_at(position).unwrap())[tokens[target] as usize];
             let key = run.key_at(position).unwrap();
-            match knnlm::predict_knn(&[corpus], None, &corpus.params, key) {
+            match knnlm::predict_knn(&[corpus], None, &corpus.params, key).filter(|_| knn) {
                 Some(knn) => knn.interpolate(lm, tokens[target]),
                 None => lm,
             }
@@ -357,11 +383,6 @@ fn scored_from_scratch(corpus: &CorpusIndex, tokens: &[u32], from: usize) -> f32
 fn a_substitution_check_equals_scoring_both_sentences_from_scratch() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = corpus(dir.path());
-    let thresholds = HintThresholds {
-        min_preferred_probability: 0.1,
-        min_ratio: 1.0,
-        min_context_tokens: 4,
-    };
     let tokenizer = tiny_model().tokenizer();
     let context = tiny_model().new_context();
     // The second text ends with the word: the check then scores a paragraph break after it.
@@ -378,20 +399,10 @@ fn a_substitution_check_equals_scoring_both_sentences_from_scratch() {
             ..AnalysisOptions::default()
         };
         let analysis = analyze_with(&corpus, text, None, &options);
-        let candidates = editing::hint_candidates(
-            &analysis,
-            tokenizer.token_texts(),
-            &[&corpus],
-            &corpus.params,
-            &thresholds,
-        );
-        let candidate = candidates
-            .iter()
-            .find(|c| &text[c.word.bytes.clone()] == "raincoats")
-            .expect("raincoats is a candidate");
+        let word = analysis.word_at(text.find("raincoats").unwrap()).unwrap();
         let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
-        let read = editing::checked_tokens(&analysis, candidate.word);
-        let first = candidate.word.token_index;
+        let read = editing::checked_tokens(&analysis, word);
+        let first = word.token_index;
         let preferred = tokenizer.encode(" umbrellas").unwrap();
         let rest = if read.paragraph_break {
             tokenizer.encode("\n\n").unwrap()
@@ -406,49 +417,31 @@ fn a_substitution_check_equals_scoring_both_sentences_from_scratch() {
                 .copied()
                 .collect()
         };
-        let written = scored_from_scratch(&corpus, &with(&ids[first..read.word_end]), first);
-        let expected = scored_from_scratch(&corpus, &with(&preferred), first) - written;
-        // The most the ratio can be, knowing only the preferred word's first token.
-        let first_token: Vec<u32> = ids[..first]
-            .iter()
-            .chain(&preferred[..1])
-            .copied()
-            .collect();
-        let bound = scored_from_scratch(&corpus, &first_token, first) - written;
+        let written = with(&ids[first..read.word_end]);
+        let with_preferred = with(&preferred);
+        let expected = scored_from_scratch(&corpus, &with_preferred, first, true)
+            - scored_from_scratch(&corpus, &written, first, true);
+        let expected_lm = scored_from_scratch(&corpus, &with_preferred, first, false)
+            - scored_from_scratch(&corpus, &written, first, false);
 
-        let checked = |floor: f32| {
-            editing::check_substitution(
-                &context,
-                &analysis,
-                &[&corpus],
-                &corpus.params,
-                candidate,
-                floor,
-            )
-            .unwrap()
-        };
-        let close = |log_ratio: f32| (log_ratio - expected).abs() < 1e-3 * expected.abs().max(1.0);
-        let Substitution::LogRatio(log_ratio) = checked(f32::NEG_INFINITY) else {
-            panic!("a check without a floor computes the ratio");
-        };
+        let comparison = editing::compare_words(
+            &context,
+            &analysis,
+            &[&corpus],
+            &corpus.params,
+            word,
+            "umbrellas",
+        )
+        .unwrap();
+        let close = |a: f32, b: f32| (a - b).abs() < 1e-3 * b.abs().max(1.0);
         assert!(
-            close(log_ratio),
-            "{text:?}, analysis k {searched_k}: checked {log_ratio}, from scratch {expected}"
+            close(comparison.log_ratio, expected),
+            "{text:?}, analysis k {searched_k}: checked {comparison:?}, from scratch {expected}"
         );
-        // With a floor, the check stops early when even the bound falls short of it. (When
-        // the sentence ends with the word, the written side needs the model too: no bound.)
-        let near = |a: f32, b: f32| (a - b).abs() < 1e-3 * b.abs().max(1.0);
-        for floor in [expected - 1.0, bound - 0.01, bound + 0.01, bound + 5.0] {
-            match checked(floor) {
-                Substitution::LogRatio(log_ratio) => {
-                    assert!(close(log_ratio), "floor {floor}: {log_ratio}");
-                    assert!(read.paragraph_break || floor <= bound, "floor {floor}");
-                }
-                Substitution::AtMost(at_most) => {
-                    assert!(!read.paragraph_break && floor > bound, "floor {floor}");
-                    assert!(near(at_most, bound), "floor {floor}: {at_most}, {bound}");
-                }
-            }
-        }
+        assert!(
+            close(comparison.lm_log_ratio, expected_lm),
+            "{text:?}, analysis k {searched_k}: checked {comparison:?}, base model {expected_lm}"
+        );
+        assert_eq!(comparison.preferred_first_token, Some(preferred[0]));
     }
 }

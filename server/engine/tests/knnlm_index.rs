@@ -54,10 +54,10 @@ fn build(corpus: &Path, out: &Path, options: &IndexOptions) -> Result<IndexRepor
 
 fn open(path: &Path, params: KnnParams) -> CorpusIndex {
     let store = Datastore::open(path, Some(&tiny_model().manifest().fingerprint)).unwrap();
-    CorpusIndex {
-        index: NeighbourIndex::new(Arc::new(store), SearchOptions::default()).unwrap(),
+    CorpusIndex::new(
+        NeighbourIndex::new(Arc::new(store), SearchOptions::default()).unwrap(),
         params,
-    }
+    )
 }
 
 fn params() -> KnnParams {
@@ -196,8 +196,9 @@ fn reindexing_with_other_windows_or_inline_code_re_encodes_every_document() {
     distinctive_corpus(dir.path());
     let out = dir.path().join("corpus.index");
     let first = index(dir.path(), &out, false);
-    // (what changes, documents reused by the re-index)
-    let changes: [(&str, fn(&mut IndexOptions)); 4] = [
+    // (what changes, how)
+    type Change = (&'static str, fn(&mut IndexOptions));
+    let changes: [Change; 4] = [
         ("nothing", |_| {}),
         ("the window", |o| o.window = 48),
         ("the stride", |o| o.stride = 16),
@@ -293,6 +294,11 @@ fn evaluation_shows_the_corpus_lowering_held_out_perplexity() {
     );
     assert!(report.knn_ppl < report.base_ppl / 2.0, "{report:?}");
     assert!(report.knn_top1 > report.base_top1, "{report:?}");
+    // One paragraph shorter than a window: the editor reads it exactly as the windows do.
+    let editor = &report.editor_view;
+    assert_eq!(editor.tokens, report.tokens);
+    assert!((editor.base_ppl - report.base_ppl).abs() < 1e-6 * report.base_ppl);
+    assert!((editor.knn_ppl - report.knn_ppl).abs() < 1e-6 * report.knn_ppl);
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use dashmap::DashMap;
 use precedent_engine::datastore::Datastore;
 use precedent_engine::editing::{
-    self, AnalysisOptions, BlockAnalysis, Hint, HintThresholds, Substitution,
+    self, AnalysisOptions, BlockAnalysis, Comparison, Hint, HintThresholds,
 };
 use precedent_engine::indexer::Encoding;
 use precedent_engine::knnlm::{CorpusIndex, DocumentCache, KnnParams};
@@ -39,7 +39,7 @@ pub struct Engine {
     /// For analysing blocks in the background: one KV cache per recently analysed block.
     block_contexts: Mutex<BlockContexts>,
     /// Substitution checks by (corpora, the text the check read, the word).
-    substitutions: Mutex<HashMap<(u64, u64), Substitution>>,
+    substitutions: Mutex<HashMap<(u64, u64), Comparison>>,
 }
 
 /// A corpus index opened for queries.
@@ -305,7 +305,7 @@ impl Engine {
             .map_err(|e| e.to_string())?;
         let loaded = Arc::new(LoadedIndex {
             path: path.to_path_buf(),
-            corpus: CorpusIndex { index, params },
+            corpus: CorpusIndex::new(index, params),
             loaded_at: SystemTime::now(),
             documents,
             encoding,
@@ -480,57 +480,47 @@ impl Engine {
         lane: Lane,
     ) -> Vec<Hint> {
         let refs = corpora.refs();
-        let token_texts = self.model.tokenizer().token_texts();
         let params = &corpora.params;
-        editing::checked_hints(
-            analysis,
-            token_texts,
-            &refs,
-            params,
-            thresholds,
-            3,
-            |candidate, floor| {
-                let word = candidate.word;
-                let key = (corpora.key, editing::check_key(analysis, candidate));
-                let cached = self.substitutions.lock().unwrap().get(&key).copied();
-                match cached {
-                    Some(found @ Substitution::LogRatio(_)) => return Some(found),
-                    // Settled without the model for a floor at least as high as this one.
-                    Some(found @ Substitution::AtMost(at_most)) if at_most < floor => {
-                        return Some(found)
-                    }
-                    _ => {}
-                }
-                let started = std::time::Instant::now();
-                let computed = self.with_lane_context(
-                    uri,
-                    lane,
-                    &[&analysis.text],
-                    |_| analysis.tokens.len(),
-                    |context| {
-                        editing::check_substitution(
-                            context, analysis, &refs, params, candidate, floor,
-                        )
-                    },
-                );
-                let found = computed
-                    .inspect_err(|error| tracing::warn!(%error, "checking a hint failed"))
-                    .ok()?;
-                tracing::trace!(
-                    word = &analysis.text[word.bytes.clone()],
-                    preferred = candidate.preferred,
-                    ?found,
-                    ms = started.elapsed().as_millis() as u64,
-                    "substitution checked"
-                );
-                let mut cache = self.substitutions.lock().unwrap();
-                if cache.len() > 50_000 {
-                    cache.clear();
-                }
-                cache.insert(key, found);
-                Some(found)
-            },
-        )
+        editing::checked_hints(analysis, &refs, params, thresholds, 3, |candidate| {
+            let word = candidate.word;
+            let key = (corpora.key, editing::check_key(analysis, candidate));
+            if let Some(&found) = self.substitutions.lock().unwrap().get(&key) {
+                return Some(found);
+            }
+            let started = std::time::Instant::now();
+            let computed = self.with_lane_context(
+                uri,
+                lane,
+                &[&analysis.text],
+                |_| analysis.tokens.len(),
+                |context| {
+                    editing::compare_words(
+                        context,
+                        analysis,
+                        &refs,
+                        params,
+                        word,
+                        &candidate.preferred,
+                    )
+                },
+            );
+            let found = computed
+                .inspect_err(|error| tracing::warn!(%error, "checking a hint failed"))
+                .ok()?;
+            tracing::trace!(
+                word = &analysis.text[word.bytes.clone()],
+                preferred = candidate.preferred,
+                ?found,
+                ms = started.elapsed().as_millis() as u64,
+                "substitution checked"
+            );
+            let mut cache = self.substitutions.lock().unwrap();
+            if cache.len() > 50_000 {
+                cache.clear();
+            }
+            cache.insert(key, found);
+            Some(found)
+        })
     }
 
     /// Records the blocks of the document's latest analysed version.

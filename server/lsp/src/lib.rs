@@ -6,6 +6,9 @@
 //! documents and convert positions (UTF-16); `transport` checks every frame on the wire
 //! before tower-lsp sees it. PROTOCOL.md is the contract with editors.
 
+// stdout carries the protocol: a stray print would corrupt it. Logs go through `tracing`.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod config;
 mod documents;
 mod engine;

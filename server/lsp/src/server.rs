@@ -116,7 +116,7 @@ impl State {
         }
     }
 
-    pub fn settings_for(&self, path: Option<&Path>) -> Settings {
+    pub fn settings_for(&self, path: Option<&Path>) -> Arc<Settings> {
         self.settings.read().unwrap().settings_for(path)
     }
 
@@ -137,7 +137,7 @@ impl State {
     }
 
     /// Settings and corpora for a document; reports unusable indexes once.
-    fn context_for(&self, snapshot: &Snapshot) -> Option<(Arc<Engine>, Settings, Corpora)> {
+    fn context_for(&self, snapshot: &Snapshot) -> Option<(Arc<Engine>, Arc<Settings>, Corpora)> {
         let engine = self.engine()?;
         let path = snapshot.path();
         let (settings, root) = {
@@ -433,7 +433,10 @@ fn roots_of(params: &InitializeParams) -> Vec<PathBuf> {
             .filter_map(|f| f.uri.to_file_path().ok())
             .collect();
     }
-    #[allow(deprecated)]
+    #[allow(
+        deprecated,
+        reason = "root_uri is deprecated, but some clients send only it"
+    )]
     params
         .root_uri
         .as_ref()
@@ -807,7 +810,7 @@ async fn load_engine(state: &Arc<State>) {
         .options
         .model_dir
         .clone()
-        .or_else(|| state.settings_for(None).model_path);
+        .or_else(|| state.settings_for(None).model_path.clone());
     let threads = state.options.threads.max(1);
     let data_dir = state.data_dir.clone();
     let loaded =

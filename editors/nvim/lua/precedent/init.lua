@@ -36,7 +36,8 @@ M.defaults = {
   -- set it to htmlcomplete), so <C-x><C-o> shows precedent's suggestions.
   omnifunc = true,
   -- Neovim >= 0.11: vim.lsp.completion.enable(..., { autotrigger = true }): the completion menu
-  -- opens by itself after a space (the server's trigger character).
+  -- opens by itself after a space (the server's trigger character). The buffer's 'completeopt'
+  -- becomes M.autocomplete_completeopt, so nothing is inserted until the writer picks an item.
   autocomplete = false,
   -- Extra fields merged into the LSP config (capabilities, on_attach, handlers, ...).
   lsp = {},
@@ -50,6 +51,14 @@ M.default_keymaps = {
 }
 
 M.options = vim.deepcopy(M.defaults)
+
+-- 'completeopt' of buffers with `autocomplete`: a menu that opens while the writer types must
+-- not change the text. Neovim's default ("menu,popup") inserts the first item as the menu
+-- opens, so the next keys are appended to a word the writer never chose; "noinsert" still
+-- pre-selects it, so <CR> at a pause accepts it instead of starting a new line. "noselect"
+-- does neither (<C-n> then <C-y> accepts an item). "menuone": a single suggestion is shown
+-- too. Tried in a real Neovim UI by tests/test_nvim.py.
+M.autocomplete_completeopt = "menu,menuone,noselect,popup"
 
 -- Last `precedent/statusChanged` (or status result) per client id.
 M.statuses = {}
@@ -409,6 +418,7 @@ function M.on_attach(client, bufnr)
     vim.bo[bufnr].omnifunc = "v:lua.vim.lsp.omnifunc"
   end
   if opts.autocomplete and has_011 and vim.lsp.completion then
+    vim.bo[bufnr].completeopt = M.autocomplete_completeopt
     vim.lsp.completion.enable(true, client.id, bufnr, { autotrigger = true })
   end
 end

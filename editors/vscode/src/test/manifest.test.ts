@@ -24,8 +24,8 @@ describe('package.json', () => {
     assert.deepEqual(contributed, known);
   });
 
-  it('defaults to null the settings whose default is the index\'s or the server\'s', () => {
-    for (const key of ['modelPath', 'corpusIndexPath', 'k', 'lambda', 'temperature', 'documentCache', 'hints.minPreferredProbability', 'hints.minRatio']) {
+  it('defaults to null the settings whose default is the index\'s or the installed model\'s', () => {
+    for (const key of ['modelPath', 'corpusIndexPath', 'k', 'lambda', 'temperature', 'documentCache', 'documentCacheSkipRecent']) {
       const property = properties[`precedent.${key}`];
       assert.equal(property.default, null, key);
       assert.ok(Array.isArray(property.type) && property.type.includes('null'), `${key} accepts null`);

@@ -1,5 +1,5 @@
 //! `precedent bench lm`: how fast the language model loads, prefills and decodes
-//! (`bench hints` is in bench_hints.rs).
+//! (`bench style` and `bench hints` are in bench_hints.rs).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -20,6 +20,7 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 enum Target {
     Lm(LmArgs),
+    Style(super::bench_hints::StyleArgs),
     Hints(super::bench_hints::HintsArgs),
 }
 
@@ -55,7 +56,8 @@ the plan was accepted without a formal vote. ";
 pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
     match &args.target {
         Target::Lm(lm) => bench_lm(global, lm),
-        Target::Hints(hints) => super::bench_hints::run(global, hints),
+        Target::Style(style) => super::bench_hints::run_style(global, style),
+        Target::Hints(hints) => super::bench_hints::run_hints(global, hints),
     }
 }
 

@@ -1,28 +1,58 @@
-//! `precedent bench hints`: how often word-choice hints fire on text that already follows
-//! the house style (false alarms), and how many planted word swaps they catch.
+//! `precedent bench style` and `precedent bench hints`: how many planted house-style
+//! violations the word-choice hints catch with the house word as the fix, and how often
+//! they fire on held-out text as written (false alarms).
 
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::ops::Range;
 use std::path::PathBuf;
 
 use precedent_engine::corpus;
-use precedent_engine::editing::{self, AnalysisOptions, BlockAnalysis, HintThresholds};
+use precedent_engine::editing::{self, AnalysisOptions, BlockAnalysis, Hint, HintThresholds};
 use precedent_engine::indexer::Encoding;
+use precedent_engine::lexicon::Lexicon;
 use precedent_engine::random::SplitMix64;
 use unicode_segmentation::UnicodeSegmentation;
 
 use super::suggest::{open_index, KnnOverrides};
 use crate::options::GlobalOptions;
 
-/// Word-choice hints: false alarms per 1,000 words and planted swaps caught
+/// House-style violations caught, per kind, and false alarms per 1,000 words
 ///
-/// Analyses each held-out document block by block as the server does. (a) Untouched text:
-/// hints per 1,000 words (the text follows the house style, so every hint is a false
-/// alarm). (b) A copy in which about one word in --every is replaced by the base model's
-/// most probable other word there: the share of replacements hinted with the original word
-/// as the fix. Both for a grid of thresholds, so the defaults can be chosen.
+/// Analyses each held-out document block by block as the editor does, and runs the
+/// editor's hints: (a) on the text as written (it follows the house style, so every hint is
+/// a false alarm); (b) on a copy where about one word in --every is replaced by a variant
+/// the corpus never writes, taken from the corpus itself:
+///   spelling        a frequent corpus word in another English spelling (organization →
+///                   organisation, canceled → cancelled, catalog → catalogue)
+///   capitalisation  a name the corpus always capitalises one way, in another case
+///                   (GitHub → Github, Debian → debian)
+///   plain-language  a plain word the corpus uses, as a wordier synonym it never uses
+///                   (use → utilize, help → assist)
+///   terminology     a word the corpus uses, as another word the language model finds
+///                   fluent there but the corpus never writes
+/// A planted word counts as caught when a hint there offers the original word.
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct StyleArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// Word swaps caught, and false alarms per 1,000 words
+///
+/// As `bench style`, but each planted word is the base model's most probable other whole
+/// word there, whether or not the corpus uses it: a harder test, since most such swaps are
+/// fluent and not a house-style matter.
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct HintsArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(clap::Args)]
+struct CommonArgs {
     /// Index of the corpus (built with `precedent index`)
     #[arg(long, value_name = "FILE")]
     index: PathBuf,
@@ -31,50 +61,75 @@ pub struct HintsArgs {
     #[arg(required = true, value_name = "PATH")]
     held_out: Vec<PathBuf>,
 
-    /// Replace about one word in this many
-    #[arg(long, value_name = "N", default_value_t = 50)]
+    /// Plant about one violation in this many words
+    #[arg(long, value_name = "N", default_value_t = 30)]
     every: u64,
 
     /// Seed of the choice of words to replace
     #[arg(long, default_value_t = 1)]
     seed: u64,
 
-    /// Also print the hints on the untouched text at these thresholds, e.g. 0.4,10000
-    #[arg(long, value_name = "MIN_P,MIN_RATIO", value_parser = parse_pair)]
-    show_hints: Option<(f32, f32)>,
+    /// Print every hint on the text as written, and every planted word missed
+    #[arg(long)]
+    show: bool,
 
-    /// Write every stage-1 candidate (at the loosest thresholds) to this file, one per
-    /// line, tab-separated: text (untouched or swapped), written word, preferred word,
-    /// p(preferred), p(written) (kNN-LM, first tokens, given the text before), ln ratio of
-    /// the substitution check, and whether it is a planted swap with the original as the fix
-    #[arg(long, value_name = "FILE")]
-    candidates: Option<PathBuf>,
+    /// Override a hint threshold (default: the editor's)
+    #[arg(long, value_name = "P")]
+    min_preferred_probability: Option<f32>,
+    #[arg(long, value_name = "RATIO")]
+    min_ratio: Option<f32>,
+    #[arg(long, value_name = "RATIO")]
+    max_fluency_loss: Option<f64>,
+    #[arg(long, value_name = "RATIO")]
+    min_count_ratio: Option<f32>,
 
     #[command(flatten)]
     knn: KnnOverrides,
 }
 
-fn parse_pair(text: &str) -> Result<(f32, f32), String> {
-    let (p, r) = text.split_once(',').ok_or("expected MIN_P,MIN_RATIO")?;
-    Ok((
-        p.trim().parse().map_err(|e| format!("{p}: {e}"))?,
-        r.trim().parse().map_err(|e| format!("{r}: {e}"))?,
-    ))
+/// What a planted word imitates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Planted {
+    Spelling,
+    Capitalisation,
+    PlainLanguage,
+    Terminology,
+    ModelSwap,
 }
 
-/// Words with fewer tokens before them in their block are not judged (as in the server).
-const MIN_CONTEXT_TOKENS: usize = 4;
+impl Planted {
+    fn name(self) -> &'static str {
+        match self {
+            Planted::Spelling => "spelling",
+            Planted::Capitalisation => "capitalisation",
+            Planted::PlainLanguage => "plain-language",
+            Planted::Terminology => "terminology",
+            Planted::ModelSwap => "model swap",
+        }
+    }
+}
 
-struct Swap {
+struct Plant {
     block: usize,
-    bytes: std::ops::Range<usize>,
+    /// Bytes of the planted word in the planted block.
+    bytes: Range<usize>,
     original: String,
+    planted: String,
+    kind: Planted,
 }
 
-pub fn run(global: &GlobalOptions, args: &HintsArgs) -> anyhow::Result<()> {
+pub fn run_style(global: &GlobalOptions, args: &StyleArgs) -> anyhow::Result<()> {
+    run(global, &args.common, false)
+}
+
+pub fn run_hints(global: &GlobalOptions, args: &HintsArgs) -> anyhow::Result<()> {
+    run(global, &args.common, true)
+}
+
+fn run(global: &GlobalOptions, args: &CommonArgs, model_swaps: bool) -> anyhow::Result<()> {
     let model = global.load_model()?;
     let corpus = open_index(&model, &args.index, &args.knn)?;
-    // Held-out prose read as the server reads a document for this index.
+    // Held-out prose read as the editor reads a document for this index.
     let config = Encoding::from_metadata(corpus.store().metadata()).corpus_config();
     let documents = corpus::read_corpus(&args.held_out, &config)?;
     let blocks: Vec<String> = documents
@@ -87,8 +142,18 @@ pub fn run(global: &GlobalOptions, args: &HintsArgs) -> anyhow::Result<()> {
         })
         .collect();
     let words: usize = blocks.iter().map(|b| b.unicode_words().count()).sum();
+    let defaults = HintThresholds::default();
+    let thresholds = HintThresholds {
+        min_preferred_probability: args
+            .min_preferred_probability
+            .unwrap_or(defaults.min_preferred_probability),
+        min_ratio: args.min_ratio.unwrap_or(defaults.min_ratio),
+        max_fluency_loss: args.max_fluency_loss.unwrap_or(defaults.max_fluency_loss),
+        min_count_ratio: args.min_count_ratio.unwrap_or(defaults.min_count_ratio),
+        ..defaults
+    };
     eprintln!(
-        "{} documents, {} blocks, {words} words; k {}, λ {}, T {}",
+        "{} documents, {} blocks, {words} words; k {}, λ {}, T {}; {thresholds:?}",
         documents.documents.len(),
         blocks.len(),
         corpus.params.k,
@@ -100,213 +165,341 @@ pub fn run(global: &GlobalOptions, args: &HintsArgs) -> anyhow::Result<()> {
         k: corpus.params.k,
         ..AnalysisOptions::default()
     };
-    let analyze = |text: &str| -> anyhow::Result<BlockAnalysis> {
-        Ok(
-            editing::analyze_block(&context, &[&corpus], text, None, &options, &|| false)?
-                .expect("never cancelled"),
-        )
+    let corpora = [&corpus];
+    let hints_of = |text: &str| -> anyhow::Result<(BlockAnalysis, Vec<Hint>)> {
+        let analysis = editing::analyze_block(&context, &corpora, text, None, &options, &|| false)?
+            .expect("never cancelled");
+        let hints = editing::word_choice_hints(
+            &context,
+            &analysis,
+            &corpora,
+            &corpus.params,
+            &thresholds,
+            1,
+        )?;
+        Ok((analysis, hints))
     };
     let started = std::time::Instant::now();
-    let clean: Vec<BlockAnalysis> = blocks
-        .iter()
-        .map(|b| analyze(b))
-        .collect::<Result<_, _>>()?;
+    let mut clean = Vec::new();
+    let mut false_alarms = Vec::new();
+    for text in &blocks {
+        let (analysis, hints) = hints_of(text)?;
+        false_alarms.extend(hints.into_iter().map(|h| (clean.len(), h)));
+        clean.push(analysis);
+    }
+    let seconds = started.elapsed().as_secs_f64();
     let tokens: usize = clean.iter().map(|a| a.tokens.len()).sum();
-    eprintln!(
-        "analysed {tokens} tokens in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("text as written: {tokens} tokens analysed and checked in {seconds:.1} s");
 
-    // Plant swaps: the base model's most probable other whole word at chosen word starts.
     let texts = model.tokenizer().token_texts();
+    let lexicon = corpus.lexicon();
     let mut random = SplitMix64(args.seed);
-    let mut swaps = Vec::new();
-    let mut corrupted_blocks = Vec::new();
+    let mut plants = Vec::new();
+    let mut planted_blocks = Vec::new();
     for (block, analysis) in clean.iter().enumerate() {
-        let mut text = analysis.text.clone();
-        let mut planted: Vec<(std::ops::Range<usize>, String, String)> = Vec::new();
+        let mut chosen: Vec<(Range<usize>, String, String, Planted)> = Vec::new();
         for word in &analysis.words {
-            if word.token_index < MIN_CONTEXT_TOKENS
-                || !random.next_u64().is_multiple_of(args.every.max(1))
-            {
+            if word.token_index < defaults.min_context_tokens {
                 continue;
             }
             let original = &analysis.text[word.bytes.clone()];
-            let mut candidates = word.lm_log_probs.clone();
-            candidates.sort_by(|a, b| b.1.total_cmp(&a.1));
-            let replacement = candidates.iter().find_map(|&(token, _)| {
-                let body = texts.get(token as usize)?.strip_prefix(' ')?;
-                let whole = body.len() > 1 && body.chars().all(char::is_alphabetic);
-                (token != word.written && whole && !body.eq_ignore_ascii_case(original))
-                    .then(|| body.to_string())
-            });
-            if let Some(replacement) = replacement {
-                planted.push((word.bytes.clone(), original.to_string(), replacement));
+            // Lexical violations apply to few words: plant one at a third of them. A word
+            // swap applies almost anywhere: at one word in --every.
+            let lexical = !model_swaps && random.next_u64().is_multiple_of(3);
+            let swap = random.next_u64().is_multiple_of(args.every.max(1));
+            let planted = if model_swaps {
+                swap.then(|| model_swap(word, original, texts))
+                    .flatten()
+                    .map(|p| (p, Planted::ModelSwap))
+            } else {
+                lexical
+                    .then(|| lexical_violation(lexicon, analysis, word))
+                    .flatten()
+                    .or_else(|| {
+                        swap.then(|| fluent_unused_word(lexicon, analysis, word, original, texts))
+                            .flatten()
+                            .map(|p| (p, Planted::Terminology))
+                    })
+            };
+            if let Some((replacement, kind)) = planted {
+                chosen.push((word.bytes.clone(), original.to_string(), replacement, kind));
             }
         }
-        // Apply from the end so earlier offsets stay valid, then record the new ranges.
-        for (bytes, _, replacement) in planted.iter().rev() {
+        let mut text = analysis.text.clone();
+        for (bytes, _, replacement, _) in chosen.iter().rev() {
             text.replace_range(bytes.clone(), replacement);
         }
         let mut shift: isize = 0;
-        for (bytes, original, replacement) in planted {
+        for (bytes, original, planted, kind) in chosen {
             let start = (bytes.start as isize + shift) as usize;
-            swaps.push(Swap {
+            shift += planted.len() as isize - bytes.len() as isize;
+            plants.push(Plant {
                 block,
-                bytes: start..start + replacement.len(),
+                bytes: start..start + planted.len(),
                 original,
+                planted,
+                kind,
             });
-            shift += replacement.len() as isize - bytes.len() as isize;
         }
-        corrupted_blocks.push(text);
+        planted_blocks.push(text);
     }
-    let corrupted: Vec<BlockAnalysis> = corrupted_blocks
-        .iter()
-        .map(|b| analyze(b))
-        .collect::<Result<_, _>>()?;
-    eprintln!("{} words replaced", swaps.len());
-
-    // Stage 1 at the loosest probability threshold, and each candidate's substitution
-    // ratio, once; the grid then only filters.
-    let loosest = HintThresholds {
-        min_preferred_probability: GRID_PROBABILITIES[0],
-        min_ratio: 1.0,
-        min_context_tokens: MIN_CONTEXT_TOKENS,
-    };
-    let scored = |analyses: &[BlockAnalysis]| -> anyhow::Result<Vec<Vec<Scored>>> {
-        let mut all = Vec::new();
-        for analysis in analyses {
-            let mut block = Vec::new();
-            for candidate in
-                editing::hint_candidates(analysis, texts, &[&corpus], &corpus.params, &loosest)
-            {
-                // No floor: every candidate's ratio is computed, so the grid can filter.
-                let editing::Substitution::LogRatio(log_ratio) = editing::check_substitution(
-                    &context,
-                    analysis,
-                    &[&corpus],
-                    &corpus.params,
-                    &candidate,
-                    f32::NEG_INFINITY,
-                )?
-                else {
-                    unreachable!("a check without a floor computes the ratio");
-                };
-                block.push(Scored {
-                    bytes: candidate.word.bytes.clone(),
-                    written: analysis.text[candidate.word.bytes.clone()].to_string(),
-                    preferred: candidate.preferred,
-                    probability: candidate.preferred_candidate.probability,
-                    written_probability: candidate.word.written(&corpus.params).probability,
-                    log_ratio,
-                });
-            }
-            all.push(block);
+    let mut caught = vec![false; plants.len()];
+    let mut hints_on_planted = 0;
+    for (block, text) in planted_blocks.iter().enumerate() {
+        if !plants.iter().any(|p| p.block == block) {
+            continue;
         }
-        Ok(all)
-    };
-    let started = std::time::Instant::now();
-    let clean_hints = scored(&clean)?;
-    let corrupted_hints = scored(&corrupted)?;
-    eprintln!(
-        "{} + {} candidates checked in {:.1} s",
-        clean_hints.iter().map(Vec::len).sum::<usize>(),
-        corrupted_hints.iter().map(Vec::len).sum::<usize>(),
-        started.elapsed().as_secs_f64()
-    );
-    if let Some((p, r)) = args.show_hints {
-        // The false alarms themselves, to see what the thresholds let through.
-        for (block, hints) in clean_hints.iter().enumerate() {
-            for hint in hints
-                .iter()
-                .filter(|h| h.probability >= p && h.log_ratio >= r.ln())
-            {
-                eprintln!(
-                    "{} -> {} | p {:.2} | ratio {:.1} | {}",
-                    hint.written,
-                    hint.preferred,
-                    hint.probability,
-                    hint.log_ratio.exp(),
-                    &clean[block].text[..hint.bytes.end]
-                );
+        let (_, hints) = hints_of(text)?;
+        hints_on_planted += hints.len();
+        for hint in hints {
+            if let Some(at) = plants.iter().position(|p| {
+                p.block == block
+                    && p.bytes == hint.bytes
+                    && p.original.eq_ignore_ascii_case(&hint.preferred)
+            }) {
+                caught[at] = true;
             }
         }
-    }
-
-    let is_caught_swap = |block: usize, hint: &Scored| {
-        swaps.iter().any(|s| {
-            s.block == block
-                && hint.bytes == s.bytes
-                && hint.preferred.eq_ignore_ascii_case(&s.original)
-        })
-    };
-    if let Some(path) = &args.candidates {
-        let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
-        for (text, all, swapped) in [
-            ("untouched", &clean_hints, false),
-            ("swapped", &corrupted_hints, true),
-        ] {
-            for (block, hints) in all.iter().enumerate() {
-                for h in hints {
-                    writeln!(
-                        file,
-                        "{text}\t{}\t{}\t{}\t{}\t{}\t{}",
-                        h.written,
-                        h.preferred,
-                        h.probability,
-                        h.written_probability,
-                        h.log_ratio,
-                        swapped && is_caught_swap(block, h)
-                    )?;
-                }
-            }
-        }
-        file.flush()?;
     }
 
     let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "min_p  min_ratio  hints/1k words (untouched)  caught (of {})  hints on swapped text  precision",
-        swaps.len()
-    )?;
-    for min_p in GRID_PROBABILITIES {
-        for min_ratio in GRID_RATIOS {
-            let passes = |h: &&Scored| h.probability >= min_p && h.log_ratio >= min_ratio.ln();
-            let false_alarms: usize = clean_hints
-                .iter()
-                .map(|b| b.iter().filter(passes).count())
-                .sum();
-            let mut caught = 0;
-            let mut total = 0;
-            for (block, found) in corrupted_hints.iter().enumerate() {
-                let found: Vec<&Scored> = found.iter().filter(passes).collect();
-                total += found.len();
-                // A word has at most one candidate, so each swap is counted once.
-                caught += found.iter().filter(|h| is_caught_swap(block, h)).count();
-            }
+    if args.show {
+        for (block, hint) in &false_alarms {
+            let text = &clean[*block].text;
             writeln!(
                 out,
-                "{min_p:>5}  {min_ratio:>9}  {:>26.2}  {:>7} ({:>5.1}%)  {total:>21}  {:>9.2}",
-                1000.0 * false_alarms as f64 / words.max(1) as f64,
-                caught,
-                100.0 * caught as f64 / swaps.len().max(1) as f64,
-                caught as f64 / total.max(1) as f64,
+                "false alarm: {} -> {} [{}] {} | …{}",
+                hint.written,
+                hint.preferred,
+                hint.kind.name(),
+                editing::hint_message(hint),
+                tail(&text[..hint.bytes.end], 80)
+            )?;
+        }
+        for (plant, _) in plants.iter().zip(&caught).filter(|(_, c)| !**c) {
+            writeln!(
+                out,
+                "missed {}: {} (was {}) | …{}",
+                plant.kind.name(),
+                plant.planted,
+                plant.original,
+                tail(&planted_blocks[plant.block][..plant.bytes.end], 80)
             )?;
         }
     }
+    let mut per_kind: BTreeMap<Planted, (usize, usize)> = BTreeMap::new();
+    for (plant, &was_caught) in plants.iter().zip(&caught) {
+        let entry = per_kind.entry(plant.kind).or_default();
+        entry.0 += usize::from(was_caught);
+        entry.1 += 1;
+    }
+    writeln!(out, "planted kind     caught / planted")?;
+    for (kind, (found, total)) in &per_kind {
+        writeln!(
+            out,
+            "{:<15}  {found:>4} / {total:<4} ({:.1}%)",
+            kind.name(),
+            100.0 * *found as f64 / (*total).max(1) as f64
+        )?;
+    }
+    let found: usize = caught.iter().filter(|c| **c).count();
+    writeln!(
+        out,
+        "all              {found:>4} / {:<4} ({:.1}%)",
+        plants.len(),
+        100.0 * found as f64 / plants.len().max(1) as f64
+    )?;
+    writeln!(
+        out,
+        "false alarms on the text as written: {} in {words} words = {:.2} per 1,000 words",
+        false_alarms.len(),
+        1000.0 * false_alarms.len() as f64 / words.max(1) as f64
+    )?;
+    writeln!(out, "hints on the planted text: {hints_on_planted}")?;
     Ok(())
 }
 
-const GRID_PROBABILITIES: [f32; 5] = [0.1, 0.2, 0.3, 0.4, 0.6];
-const GRID_RATIOS: [f32; 6] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5];
-
-/// A stage-1 candidate with its substitution ratio.
-struct Scored {
-    bytes: std::ops::Range<usize>,
-    written: String,
-    preferred: String,
-    probability: f32,
-    written_probability: f32,
-    log_ratio: f32,
+fn tail(text: &str, chars: usize) -> String {
+    let count = text.chars().count();
+    text.chars()
+        .skip(count.saturating_sub(chars))
+        .collect::<String>()
+        .replace('\n', " ")
 }
+
+/// The base model's most probable other whole word at `word`.
+fn model_swap(word: &editing::WordAnalysis, original: &str, texts: &[String]) -> Option<String> {
+    let mut candidates = word.lm_log_probs.clone();
+    candidates.sort_by(|a, b| b.1.total_cmp(&a.1));
+    candidates.iter().find_map(|&(token, _)| {
+        let body = texts.get(token as usize)?.strip_prefix(' ')?;
+        let whole = body.len() > 1 && body.chars().all(char::is_alphabetic);
+        (token != word.written && whole && !body.eq_ignore_ascii_case(original))
+            .then(|| body.to_string())
+    })
+}
+
+/// A spelling, capitalisation or plain-language violation of the corpus's own usage at
+/// `word`, if one applies.
+fn lexical_violation(
+    lexicon: &Lexicon,
+    analysis: &BlockAnalysis,
+    word: &editing::WordAnalysis,
+) -> Option<(String, Planted)> {
+    let original = &analysis.text[word.bytes.clone()];
+    let unused = |w: &str| lexicon.count_inflected(w) == 0;
+    let lower = original.chars().all(char::is_lowercase);
+    let spelling = (lower && lexicon.count_folded(original) >= 2)
+        .then(|| other_spellings(original).into_iter().find(|v| unused(v)))
+        .flatten()
+        .map(|v| (v, Planted::Spelling));
+    let plain = || {
+        PLAIN_LANGUAGE
+            .iter()
+            .find(|(plain, _)| *plain == original)
+            .map(|(_, wordy)| wordy.to_string())
+            .filter(|wordy| unused(wordy))
+            .map(|v| (v, Planted::PlainLanguage))
+    };
+    let case =
+        || other_case(lexicon, analysis, word, original).map(|v| (v, Planted::Capitalisation));
+    spelling.or_else(plain).or_else(case)
+}
+
+/// A name the corpus always writes one way (with a capital), in another case: "GitHub" →
+/// "Github", "Debian" → "debian". Not at a sentence start.
+fn other_case(
+    lexicon: &Lexicon,
+    analysis: &BlockAnalysis,
+    word: &editing::WordAnalysis,
+    original: &str,
+) -> Option<String> {
+    let before = &analysis.text[..word.bytes.start];
+    let inside_sentence = before
+        .trim_end()
+        .chars()
+        .next_back()
+        .is_some_and(|c| c.is_alphanumeric() || c == ',');
+    let forms: Vec<_> = lexicon.forms_of(original).collect();
+    let consistent = forms.len() == 1 && forms[0].0 == original && forms[0].1.count >= 2;
+    if !inside_sentence || !consistent || !original.chars().any(char::is_uppercase) {
+        return None;
+    }
+    let inner_capital = original.chars().skip(1).any(char::is_uppercase);
+    let lower = original.to_lowercase();
+    let planted = if inner_capital {
+        let mut chars = lower.chars();
+        chars
+            .next()
+            .map(|c| c.to_uppercase().chain(chars).collect())?
+    } else {
+        lower
+    };
+    (planted != original && lexicon.count(&planted) == 0).then_some(planted)
+}
+
+/// A word the language model finds about as fluent here as the original (at most 20 times
+/// less probable, one token, letters only), which the corpus never writes.
+fn fluent_unused_word(
+    lexicon: &Lexicon,
+    analysis: &BlockAnalysis,
+    word: &editing::WordAnalysis,
+    original: &str,
+    texts: &[String],
+) -> Option<String> {
+    let lowercase = original.chars().all(char::is_lowercase);
+    let one_token = analysis.tokens[word.token_index].bytes.end >= word.bytes.end;
+    if !lowercase || !one_token || original.len() < 3 || lexicon.count_folded(original) < 3 {
+        return None;
+    }
+    let written = word.lm_log_prob(word.written)?;
+    let mut candidates = word.lm_log_probs.clone();
+    candidates.sort_by(|a, b| b.1.total_cmp(&a.1));
+    candidates.iter().find_map(|&(token, log_p)| {
+        let body = texts.get(token as usize)?.strip_prefix(' ')?;
+        let plain = body.len() >= 3 && body.chars().all(|c| c.is_ascii_lowercase());
+        (token != word.written
+            && plain
+            && log_p >= written - 20f32.ln()
+            && lexicon.count_inflected(body) == 0)
+            .then(|| body.to_string())
+    })
+}
+
+/// Other English spellings of a word (American ↔ British), by its ending.
+fn other_spellings(word: &str) -> Vec<String> {
+    const ENDINGS: &[(&str, &str)] = &[
+        ("ization", "isation"),
+        ("izations", "isations"),
+        ("ize", "ise"),
+        ("izes", "ises"),
+        ("ized", "ised"),
+        ("izing", "ising"),
+        ("yze", "yse"),
+        ("yzed", "ysed"),
+        ("avior", "aviour"),
+        ("aviors", "aviours"),
+        ("olor", "olour"),
+        ("olors", "olours"),
+        ("avor", "avour"),
+        ("avorite", "avourite"),
+        ("onor", "onour"),
+        ("abor", "abour"),
+        ("ighbor", "ighbour"),
+        ("eled", "elled"),
+        ("eling", "elling"),
+        ("aled", "alled"),
+        ("aling", "alling"),
+        ("log", "logue"),
+        ("logs", "logues"),
+        ("ense", "ence"),
+        ("enses", "ences"),
+        ("dgment", "dgement"),
+        ("center", "centre"),
+        ("centers", "centres"),
+    ];
+    let mut found = Vec::new();
+    for (a, b) in ENDINGS {
+        for (from, to) in [(a, b), (b, a)] {
+            if let Some(stem) = word.strip_suffix(from) {
+                if stem.len() >= 2 {
+                    found.push(format!("{stem}{to}"));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Plain words and the wordier synonyms plain-language guides replace with them.
+const PLAIN_LANGUAGE: &[(&str, &str)] = &[
+    ("use", "utilize"),
+    ("uses", "utilizes"),
+    ("used", "utilized"),
+    ("using", "utilizing"),
+    ("help", "assist"),
+    ("helps", "assists"),
+    ("need", "require"),
+    ("needs", "requires"),
+    ("get", "obtain"),
+    ("gets", "obtains"),
+    ("show", "demonstrate"),
+    ("shows", "demonstrates"),
+    ("start", "commence"),
+    ("starts", "commences"),
+    ("end", "terminate"),
+    ("buy", "purchase"),
+    ("enough", "sufficient"),
+    ("many", "numerous"),
+    ("change", "modify"),
+    ("changes", "modifies"),
+    ("changed", "modified"),
+    ("try", "attempt"),
+    ("allow", "permit"),
+    ("allows", "permits"),
+    ("find", "locate"),
+    ("keep", "retain"),
+    ("about", "approximately"),
+    ("part", "portion"),
+    ("first", "initially"),
+];

@@ -30,15 +30,15 @@ pub struct Args {
 const SAMPLE_CORPUS: &[(&str, &str)] = &[
     (
         "getting-started.md",
-        include_str!("../../../../tests/fixtures/house-style/getting-started.md"),
+        include_str!("../../demo/house-style/getting-started.md"),
     ),
     (
         "writing-guide.md",
-        include_str!("../../../../tests/fixtures/house-style/writing-guide.md"),
+        include_str!("../../demo/house-style/writing-guide.md"),
     ),
     (
         "release-notes.md",
-        include_str!("../../../../tests/fixtures/house-style/release-notes.md"),
+        include_str!("../../demo/house-style/release-notes.md"),
     ),
 ];
 

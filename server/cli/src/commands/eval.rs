@@ -80,6 +80,11 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
             "perplexity  base {:.3}   kNN-LM {:.3}   ratio {:.4}",
             report.base_ppl, report.knn_ppl, report.ratio
         );
+        let editor = &report.editor_view;
+        println!(
+            "as the editor reads it (each paragraph from its start, {} tokens): base {:.3}   kNN-LM {:.3}   ratio {:.4}",
+            editor.tokens, editor.base_ppl, editor.knn_ppl, editor.ratio
+        );
         for variant in &report.variants {
             println!(
                 "            document cache {:<5}  adaptive λ {:<5}  kNN-LM {:.3}   top-1 {:.1}%  top-5 {:.1}%",

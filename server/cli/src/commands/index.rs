@@ -44,6 +44,9 @@ pub struct Args {
     /// Re-encode every document even when the previous index has it
     #[arg(long)]
     pub full: bool,
+    /// Replace --out even if it is not a precedent index (never a folder or device)
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
@@ -52,6 +55,7 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
         window: args.window,
         stride: args.stride,
         full_rebuild: args.full,
+        replace_other_file: args.force,
         ..IndexOptions::default()
     };
     options.corpus.exclude = args.exclude.clone();

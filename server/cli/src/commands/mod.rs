@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_hints;
+pub mod check;
 pub mod demo;
 pub mod doctor;
 pub mod eval;

@@ -2,6 +2,10 @@
 //!
 //! The conversion is Python (models/precedent_models); its sources are compiled into the
 //! binary so `precedent setup` works wherever the binary is installed. Every step is cached.
+//!
+//! The crate reads them from `server/cli/setup/`, whose files are symbolic links into
+//! `models/` (one copy of each; `cargo package` stores their contents), so the packaged
+//! crate builds on its own.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,43 +35,44 @@ pub struct Args {
     pub tiny_out: Option<PathBuf>,
 }
 
-/// The conversion package, as (path relative to the scripts folder, contents).
+/// The conversion package, as (path relative to the scripts folder, contents): what
+/// `python -m precedent_models.setup` imports, directly or not (a test checks).
 const SCRIPTS: &[(&str, &str)] = &[
     (
         "requirements.txt",
-        include_str!("../../../../models/requirements.txt"),
+        include_str!("../../setup/requirements.txt"),
     ),
     (
         "precedent_models/__init__.py",
-        include_str!("../../../../models/precedent_models/__init__.py"),
+        include_str!("../../setup/precedent_models/__init__.py"),
     ),
     (
         "precedent_models/version.py",
-        include_str!("../../../../models/precedent_models/version.py"),
+        include_str!("../../setup/precedent_models/version.py"),
     ),
     (
         "precedent_models/quant.py",
-        include_str!("../../../../models/precedent_models/quant.py"),
+        include_str!("../../setup/precedent_models/quant.py"),
     ),
     (
         "precedent_models/llama.py",
-        include_str!("../../../../models/precedent_models/llama.py"),
+        include_str!("../../setup/precedent_models/llama.py"),
     ),
     (
         "precedent_models/onnx_graph.py",
-        include_str!("../../../../models/precedent_models/onnx_graph.py"),
+        include_str!("../../setup/precedent_models/onnx_graph.py"),
     ),
     (
         "precedent_models/tokenizer_json.py",
-        include_str!("../../../../models/precedent_models/tokenizer_json.py"),
+        include_str!("../../setup/precedent_models/tokenizer_json.py"),
     ),
     (
         "precedent_models/build_model.py",
-        include_str!("../../../../models/precedent_models/build_model.py"),
+        include_str!("../../setup/precedent_models/build_model.py"),
     ),
     (
         "precedent_models/setup.py",
-        include_str!("../../../../models/precedent_models/setup.py"),
+        include_str!("../../setup/precedent_models/setup.py"),
     ),
 ];
 
@@ -114,4 +119,51 @@ fn write_scripts(dir: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SCRIPTS;
+
+    /// The modules a Python source imports from its own package (`from .x import`,
+    /// `from . import x`) or runs (`"-m", "precedent_models.x"`).
+    fn package_imports(source: &str) -> Vec<String> {
+        let mut modules = Vec::new();
+        for line in source.lines().map(str::trim) {
+            if let Some(rest) = line.strip_prefix("from . import ") {
+                modules.extend(rest.split(',').map(|m| m.trim().to_owned()));
+            } else if let Some(rest) = line.strip_prefix("from .") {
+                modules.extend(rest.split_whitespace().next().map(str::to_owned));
+            }
+            let mut rest = line;
+            while let Some(start) = rest.find("\"precedent_models.") {
+                rest = &rest[start + "\"precedent_models.".len()..];
+                let end = rest.find('"').unwrap_or(rest.len());
+                modules.push(rest[..end].to_owned());
+            }
+        }
+        modules
+    }
+
+    #[test]
+    fn the_embedded_scripts_hold_every_module_they_import() {
+        let embedded = |module: &str| {
+            let path = format!("precedent_models/{module}.py");
+            SCRIPTS.iter().any(|(relative, _)| *relative == path)
+        };
+        assert!(embedded("setup"), "the entry point");
+        for (relative, source) in SCRIPTS {
+            for module in package_imports(source) {
+                assert!(
+                    embedded(&module),
+                    "{relative} imports precedent_models.{module}, which SCRIPTS lacks"
+                );
+            }
+        }
+        // The checker itself finds imports.
+        assert_eq!(
+            package_imports("from . import llama\nfrom .quant import Q4_1\n\"-m\", \"precedent_models.build_model\","),
+            ["llama", "quant", "build_model"]
+        );
+    }
 }

@@ -98,7 +98,7 @@ pub fn open_index(
     let store = Datastore::open(path, Some(&model.manifest().fingerprint))?;
     let params = overrides.apply(KnnParams::from_metadata(store.metadata()));
     let index = NeighbourIndex::new(Arc::new(store), SearchOptions::default())?;
-    Ok(CorpusIndex { index, params })
+    Ok(CorpusIndex::new(index, params))
 }
 
 /// Suggestions for the next word after `text`, with the text's own earlier positions as

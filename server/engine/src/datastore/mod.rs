@@ -137,6 +137,11 @@ pub struct SentenceView<'a> {
     pub column: u32,
 }
 
+/// Whether a file that starts with `bytes` is a precedent index (its magic number).
+pub fn is_index_magic(bytes: &[u8]) -> bool {
+    bytes.starts_with(&format::MAGIC)
+}
+
 /// An opened, memory-mapped index.
 #[derive(Debug)]
 pub struct Datastore {

@@ -145,7 +145,7 @@ impl WordAnalysis {
             .map(|i| self.lm_log_probs[i].1)
     }
 
-    /// p_kNN over the nearest `params.k` stored neighbours and λ (DESIGN.md §1).
+    /// p_kNN over the nearest `params.k` stored neighbours and λ (docs/method.md).
     pub fn prediction(&self, params: &KnnParams) -> Option<KnnPrediction> {
         let k = params.k.min(self.neighbours.len());
         knnlm::prediction_from_neighbours(&self.neighbours[..k], Some(&self.sources[..k]), params)

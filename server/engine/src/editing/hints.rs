@@ -1,18 +1,23 @@
-//! Word-choice hints: words where the corpus clearly prefers another word in this context.
+//! Word-choice hints: words the team's corpus writes differently. Three kinds, each with
+//! the house word as the fix:
+//! - **spelling**: the corpus never writes the word, but often writes a spelling variant
+//!   of it ("organisation" → "organization", "cancelled" → "canceled");
+//! - **capitalisation**: the corpus writes the same letters in another case ("Github" →
+//!   "GitHub", "debian" → "Debian");
+//! - **word choice**: at this point the corpus neighbours agree on another word, which the
+//!   corpus writes far more often than the written one ("log in" → "sign in", "utilize" →
+//!   "use", "dashboard" → "workspace").
 //!
-//! Two stages. (1) From the block analysis, no model run: at a word, the corpus neighbours'
-//! favourite word is another word, whose kNN-LM probability given the text before it
-//! reaches `min_preferred_probability`. The left context alone also "prefers"
-//! continuations that do not fit what the writer wrote next ("can safely be" vs "can be
-//! removed"), so (2) the substitution is checked: the sentence with the preferred word put
-//! in is scored against the sentence as written, over the word and up to
-//! [`RIGHT_CONTEXT_TOKENS`] tokens after it, and must be `min_ratio` times more probable.
-//! Names and acronyms get no hint unless the corpus prefers another capitalised word: a
-//! rare name makes any sentence improbable, so "a bug in OpenPGP" would otherwise become
-//! "a bug in the".
-//! The written side is known from the analysis, and the preferred side can be no more
-//! probable than its first token: a check that cannot reach `min_ratio` even so is settled
-//! without running the model (2 of 33 from cold on a 1,000-word Debian Reference text).
+//! A fluent word that is not the house word is never much less probable than the house
+//! word, even under kNN-LM: what marks a house style is where the corpus departs from
+//! general English. So candidates come from the corpus's own vocabulary and neighbours
+//! (stage 1, no model run), and the model only confirms that the house word fits the
+//! sentence (stage 2): the sentence with the house word, over the word and up to
+//! [`RIGHT_CONTEXT_TOKENS`] tokens after it, must be about as fluent under the base model
+//! as the sentence as written.
+//! Names and acronyms get no word-choice hint unless the corpus prefers another
+//! capitalised word: a rare name makes any sentence improbable, so "a bug in OpenPGP"
+//! would otherwise become "a bug in the".
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -20,7 +25,7 @@ use std::ops::Range;
 
 use super::analysis::{BlockAnalysis, Candidate, WordAnalysis};
 use super::usage::majority_word;
-use crate::evidence::{supporting_sentences, SupportingSentence};
+use crate::evidence::{sentence_using, supporting_sentences, SupportingSentence};
 use crate::knnlm::{self, CorpusIndex, KnnParams, KnnPrediction};
 use crate::lm::{log_sum_exp, Context, LmError};
 
@@ -31,139 +36,658 @@ use crate::lm::{log_sum_exp, Context, LmError};
 /// check about a quarter cheaper.
 pub const RIGHT_CONTEXT_TOKENS: usize = 6;
 
-/// When a preferred word is worth a hint. Quiet by default: hints should be few and sure.
+/// When a house word is worth a hint. Quiet by default: hints should be few and sure.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HintThresholds {
-    /// The preferred word's kNN-LM probability given the text before it must reach this.
+    /// Word choice: the corpus neighbours' p_kNN of the house word (its first token) where
+    /// the written word stands must reach this.
     pub min_preferred_probability: f32,
-    /// The sentence with the preferred word must be at least this many times as probable
-    /// (under kNN-LM, over the word and the words after it) as the sentence as written.
+    /// Word choice: the corpus neighbours must prefer the house word to the written word
+    /// (first tokens, where the word stands) at least this many times more than the base
+    /// model does ([`corpus_lift`]). The neighbours' agreement, not the interpolated model:
+    /// with λ tuned for perplexity the base model outvotes unanimous neighbours.
     pub min_ratio: f32,
+    /// Every kind: the sentence with the house word may be at most this many times less
+    /// probable under the base model than as written (the house word must fit the
+    /// sentence: "selects" is no spelling of "select").
+    /// (f64: a test model may need e^100.)
+    pub max_fluency_loss: f64,
+    /// The same for a spelling or capitalisation variant: two spellings of one word read
+    /// alike ("cancelled" → "canceled" costs nothing), a near spelling of another word does
+    /// not ("must not be present" → "prevent").
+    pub max_variant_fluency_loss: f32,
+    /// Word choice: the corpus writes the house word at least this many times as often as
+    /// the written word, and at least this many times in all.
+    pub min_count_ratio: f32,
     /// Words with fewer tokens before them in their block get no hint: with so little
     /// context neither the model nor the neighbours know what the sentence is about.
     pub min_context_tokens: usize,
 }
 
-/// A written word and the word the corpus prefers in its place.
+/// Chosen with `precedent bench style` and `precedent bench hints` on held-out Debian
+/// Reference sections and the demo corpus (docs/measurements.md).
+pub const DEFAULT_HINT_THRESHOLDS: HintThresholds = HintThresholds {
+    min_preferred_probability: 0.3,
+    min_ratio: 30.0,
+    max_fluency_loss: 100.0,
+    max_variant_fluency_loss: 4.0,
+    min_count_ratio: 4.0,
+    min_context_tokens: 4,
+};
+
+impl Default for HintThresholds {
+    fn default() -> Self {
+        DEFAULT_HINT_THRESHOLDS
+    }
+}
+
+/// Why the corpus would write another word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HintKind {
+    /// The corpus writes the word with other letters and never this way.
+    Spelling,
+    /// The corpus writes the same letters in another case.
+    Capitalisation,
+    /// The corpus neighbours agree on another word, which the corpus writes far more often.
+    WordChoice,
+}
+
+impl HintKind {
+    pub const fn name(self) -> &'static str {
+        match self {
+            HintKind::Spelling => "spelling",
+            HintKind::Capitalisation => "capitalisation",
+            HintKind::WordChoice => "word-choice",
+        }
+    }
+}
+
+/// A written word and the word the corpus writes in its place.
 #[derive(Clone, Debug)]
 pub struct Hint {
     /// Bytes of the written word in the block's text.
     pub bytes: Range<usize>,
+    pub kind: HintKind,
     pub written: String,
     pub preferred: String,
-    /// The two words' first tokens given the text before them.
+    /// How often the corpus writes each (any case for a word choice or spelling; the exact
+    /// form for capitalisation).
+    pub written_count: u32,
+    pub preferred_count: u32,
+    /// The two words' first tokens given the text before them (the preferred word's is
+    /// `None` when it is not among the tokens the analysis kept).
     pub written_candidate: Candidate,
-    pub preferred_candidate: Candidate,
-    /// ln of p(sentence with the preferred word) / p(sentence as written), from the word on.
+    pub preferred_candidate: Option<Candidate>,
+    /// ln of p(sentence with the preferred word) / p(sentence as written), from the word
+    /// on, under kNN-LM and under the base model alone.
     pub log_ratio: f32,
-    /// Corpus sentences that use the preferred word in such a context, heaviest first.
+    pub lm_log_ratio: f32,
+    /// Corpus sentences that use the preferred word, heaviest or first first.
     pub support: Vec<SupportingSentence>,
 }
 
 impl Hint {
-    /// How strongly the corpus prefers the other word: p(with preferred) / p(as written).
-    pub fn ratio(&self) -> f32 {
-        self.log_ratio.exp()
+    /// How sure the hint is, to keep the surest when a document has too many: the corpus's
+    /// preference by counts and the sentence's under kNN-LM, in nats.
+    pub fn confidence(&self) -> f32 {
+        let counts = ((self.preferred_count as f32 + 1.0) / (self.written_count as f32 + 1.0)).ln();
+        counts + self.log_ratio.max(0.0)
     }
+}
+
+/// The hint in a sentence, for a diagnostic or a line of `precedent check`:
+/// "the corpus writes “sign” here (13 times; “log” 2 times)".
+pub fn hint_message(hint: &Hint) -> String {
+    let times = |count: u32| match count {
+        0 => "never".to_string(),
+        1 => "once".to_string(),
+        n => format!("{n} times"),
+    };
+    let what = match hint.kind {
+        HintKind::Spelling => "spells it",
+        HintKind::Capitalisation => "writes",
+        HintKind::WordChoice => "writes",
+    };
+    let here = if hint.kind == HintKind::WordChoice {
+        " here"
+    } else {
+        ""
+    };
+    format!(
+        "The corpus {what} \u{201c}{}\u{201d}{here} ({}; \u{201c}{}\u{201d} {})",
+        hint.preferred,
+        times(hint.preferred_count),
+        hint.written,
+        times(hint.written_count),
+    )
 }
 
 /// A word that passed the first stage, before the substitution check.
 #[derive(Clone, Debug)]
 pub struct HintCandidate<'a> {
     pub word: &'a WordAnalysis,
+    pub kind: HintKind,
+    /// The house word, spelled as it would stand here.
     pub preferred: String,
-    pub preferred_candidate: Candidate,
+    pub written_count: u32,
+    pub preferred_count: u32,
+    /// A word choice the model prefers too, for a word the corpus never writes: the house
+    /// word must then fit the sentence at least as well as the written word.
+    pub model_agrees: bool,
     pub support: Vec<SupportingSentence>,
 }
 
 impl HintCandidate<'_> {
-    /// The hint, once the substitution check gave `log_ratio`.
+    /// Whether the substitution check's `comparison` confirms the hint: the house word fits
+    /// the sentence about as well as the written word under the base model. (That the
+    /// corpus prefers it is what stage (1) established.)
+    pub fn confirmed_by(&self, comparison: Comparison, thresholds: &HintThresholds) -> bool {
+        let max_loss = match self.kind {
+            HintKind::WordChoice if self.model_agrees => 1.0,
+            HintKind::WordChoice => thresholds.max_fluency_loss,
+            HintKind::Spelling | HintKind::Capitalisation => {
+                f64::from(thresholds.max_variant_fluency_loss)
+            }
+        };
+        f64::from(comparison.lm_log_ratio) >= -max_loss.ln()
+    }
+
+    /// The hint, once the substitution check gave `comparison`.
     pub fn into_hint(
         self,
         analysis: &BlockAnalysis,
         params: &KnnParams,
-        log_ratio: f32,
+        comparison: Comparison,
         max_support: usize,
+        preferred_token: Option<u32>,
     ) -> Hint {
         let word = self.word;
+        let preferred_candidate = preferred_token.and_then(|token| {
+            word.ranked(params)
+                .into_iter()
+                .find(|candidate| candidate.token == token)
+        });
         Hint {
             bytes: word.bytes.clone(),
+            kind: self.kind,
             written: analysis.text[word.bytes.clone()].to_string(),
             preferred: self.preferred,
+            written_count: self.written_count,
+            preferred_count: self.preferred_count,
             written_candidate: word.written(params),
-            preferred_candidate: self.preferred_candidate,
-            log_ratio,
+            preferred_candidate,
+            log_ratio: comparison.log_ratio,
+            lm_log_ratio: comparison.lm_log_ratio,
             support: self.support.into_iter().take(max_support).collect(),
         }
     }
 }
 
-/// Stage (1): the words of the block where the corpus prefers another word: the corpus
-/// neighbours' most probable word (a token that starts a word), if it is not the written
-/// one and its kNN-LM probability reaches the threshold. `token_texts` is the tokenizer's
-/// [`token_texts`](crate::lm::TextTokenizer::token_texts).
+/// The corpora's vocabularies, counted together.
+struct Vocabulary<'a> {
+    corpora: &'a [&'a CorpusIndex],
+}
+
+impl Vocabulary<'_> {
+    fn count_folded(&self, word: &str) -> u32 {
+        self.corpora
+            .iter()
+            .map(|c| c.lexicon().count_folded(word))
+            .sum()
+    }
+
+    /// Whether a corpus sentence that writes `word` (in any case) contains `text`: the text
+    /// is the corpus's own ("Write remove for taking something out of a list" in the style
+    /// guide itself), whatever its neighbours say.
+    fn writes_text(&self, word: &str, text: &str) -> bool {
+        let text = text.trim();
+        self.corpora.iter().any(|corpus| {
+            let lexicon = corpus.lexicon();
+            lexicon.forms_of(word).any(|(_, use_)| {
+                use_.examples.iter().any(|&at| {
+                    corpus
+                        .store()
+                        .sentence(at.document, at.sentence)
+                        .is_some_and(|s| s.text.contains(text) || text.contains(s.text.trim()))
+                })
+            })
+        })
+    }
+
+    /// Whether the corpus writes `word` as a name: capitalised inside sentences more often
+    /// than not ("Debian" yes; "The", capitalised in titles, no).
+    fn is_name(&self, word: &str) -> bool {
+        let (capitalised, lower): (Vec<_>, Vec<_>) = self
+            .forms(word)
+            .into_iter()
+            .partition(|(form, _, _)| has_capital(form));
+        let inside = |forms: &[(String, u32, u32)]| forms.iter().map(|f| f.2).sum::<u32>();
+        inside(&capitalised) > inside(&lower)
+    }
+
+    /// See [`MAX_AVOIDED_COUNT`].
+    fn max_avoided_count(&self) -> u32 {
+        let words: u64 = self.corpora.iter().map(|c| c.lexicon().word_count()).sum();
+        MAX_AVOIDED_COUNT + (words / 100_000) as u32
+    }
+
+    fn count_inflected(&self, word: &str) -> u32 {
+        self.corpora
+            .iter()
+            .map(|c| c.lexicon().count_inflected(word))
+            .sum()
+    }
+
+    /// Every form of `word`'s letters with its (count, count inside sentences), summed.
+    fn forms(&self, word: &str) -> Vec<(String, u32, u32)> {
+        let mut forms: Vec<(String, u32, u32)> = Vec::new();
+        for corpus in self.corpora {
+            for (form, use_) in corpus.lexicon().forms_of(word) {
+                match forms.iter_mut().find(|(f, _, _)| f == form) {
+                    Some(found) => {
+                        found.1 += use_.count;
+                        found.2 += use_.inside_sentence();
+                    }
+                    None => forms.push((form.to_string(), use_.count, use_.inside_sentence())),
+                }
+            }
+        }
+        forms.sort();
+        forms
+    }
+
+    fn spelling_variants(&self, word: &str) -> Vec<String> {
+        let mut variants: Vec<String> = self
+            .corpora
+            .iter()
+            .flat_map(|c| c.lexicon().spelling_variants(word))
+            .map(str::to_string)
+            .collect();
+        variants.sort();
+        variants.dedup();
+        variants
+    }
+
+    /// Corpus sentences that write `form`, at most `max`.
+    fn examples(&self, form: &str, max: usize) -> Vec<SupportingSentence> {
+        self.corpora
+            .iter()
+            .flat_map(|corpus| {
+                let examples = corpus
+                    .lexicon()
+                    .form(form)
+                    .map(|use_| use_.examples.clone())
+                    .unwrap_or_default();
+                examples
+                    .into_iter()
+                    .filter_map(move |at| sentence_using(corpus, at, form))
+            })
+            .take(max)
+            .collect()
+    }
+}
+
+/// The corpus writes a variant or a house word at least this often (spelling variants of
+/// the demo's style guide are written once; capitalisation needs more, as titles are often
+/// capitalised).
+const MIN_CAPITALISED_COUNT: u32 = 3;
+
+/// A word the corpus writes at most this often, plus one per 100,000 corpus words, is one
+/// it avoids; a word it writes more often is not a word-choice finding, however strongly
+/// the neighbours prefer another one here.
+const MAX_AVOIDED_COUNT: u32 = 2;
+
+/// Tokens of its sentence that must follow a word for a word-choice hint.
+const MIN_RIGHT_TOKENS: usize = 2;
+
+/// Word choices checked per word, the highest [`corpus_lift`] first: the first that fits
+/// the sentence is the hint.
+const WORD_CHOICE_CANDIDATES: usize = 3;
+
+/// For a word the corpus never writes: how much the neighbours must prefer the house word
+/// (ln of the p_kNN ratio) when the model prefers it too: ln 5.
+const AVOIDED_WORD_KNN_PREFERENCE: f32 = 1.609_438;
+
+/// Added to both p_kNN of a word choice, so that a word the neighbours never carry is not
+/// infinitely dispreferred.
+const KNN_SMOOTHING: f32 = 0.01;
+
+/// How often the corpora write `word`, in any case.
+pub fn corpus_count(corpora: &[&CorpusIndex], word: &str) -> u32 {
+    Vocabulary { corpora }.count_folded(word)
+}
+
+/// A spelling or capitalisation the corpus writes instead of the word at `word`, with how
+/// often it writes each and up to `max_support` of its sentences (what a hover shows of a
+/// spelling or capitalisation hint; no model run).
+pub fn house_variant(
+    analysis: &BlockAnalysis,
+    word: &WordAnalysis,
+    corpora: &[&CorpusIndex],
+    max_support: usize,
+) -> Option<(HintKind, String, u32, u32, Vec<SupportingSentence>)> {
+    let vocabulary = Vocabulary { corpora };
+    let written = &analysis.text[word.bytes.clone()];
+    let initial = sentence_initial(&analysis.text, word.bytes.start);
+    let finding = capitalisation(&vocabulary, written, initial)
+        .or_else(|| spelling(&vocabulary, &analysis.text, word, initial))?;
+    let support = vocabulary.examples(&finding.house_form, max_support);
+    Some((
+        finding.kind,
+        finding.preferred,
+        finding.written_count,
+        finding.preferred_count,
+        support,
+    ))
+}
+
+/// Corpus sentences kept as the evidence of a spelling or capitalisation candidate.
+const EXAMPLES: usize = 3;
+
+/// What stage (1) found at a word.
+struct Finding {
+    kind: HintKind,
+    /// The house word as it would stand here (capitalised at a sentence start).
+    preferred: String,
+    /// The house word as the corpus writes it, to find its sentences.
+    house_form: String,
+    written_count: u32,
+    preferred_count: u32,
+    model_agrees: bool,
+    support: Vec<SupportingSentence>,
+}
+
+/// Stage (1): the words of the block that the corpus writes differently, with the house
+/// word (for a word choice, up to [`WORD_CHOICE_CANDIDATES`] house words, the likeliest
+/// first), without running the model.
 pub fn hint_candidates<'a>(
     analysis: &'a BlockAnalysis,
-    token_texts: &[String],
     corpora: &[&CorpusIndex],
     params: &KnnParams,
     thresholds: &HintThresholds,
 ) -> Vec<HintCandidate<'a>> {
-    let starts_word = |token: u32| {
-        token_texts
-            .get(token as usize)
-            .and_then(|t| t.strip_prefix(' '))
-            .and_then(|t| t.chars().next())
-            .is_some_and(char::is_alphanumeric)
-    };
+    let vocabulary = Vocabulary { corpora };
     let mut candidates = Vec::new();
     for word in &analysis.words {
         if word.token_index < thresholds.min_context_tokens {
             continue;
         }
-        let ranked = word.ranked(params);
-        let favourite = ranked
-            .iter()
-            .filter(|c| starts_word(c.token))
-            .max_by(|a, b| {
-                a.knn_probability
-                    .total_cmp(&b.knn_probability)
-                    .then(a.probability.total_cmp(&b.probability))
-            });
-        let Some(&best) = favourite else {
-            continue;
-        };
-        // The preferred word must be more probable than the written one where it stands;
-        // this also keeps the model runs of stage (2) to a few words per block.
-        if best.token == word.written
-            || best.knn_probability <= 0.0
-            || best.probability < thresholds.min_preferred_probability
-            || best.probability <= word.written(params).probability
+        let written = &analysis.text[word.bytes.clone()];
+        if !written
+            .chars()
+            .all(|c| c.is_alphabetic() || c == '\'' || c == '’')
         {
             continue;
         }
-        let Some(prediction) = word.prediction(params) else {
-            continue;
+        let initial = sentence_initial(&analysis.text, word.bytes.start);
+        let variant = capitalisation(&vocabulary, written, initial)
+            .or_else(|| spelling(&vocabulary, &analysis.text, word, initial));
+        let found = match variant {
+            Some(variant) => vec![variant],
+            None => word_choice(&vocabulary, analysis, word, params, thresholds),
         };
-        let support = supporting_sentences(corpora, &prediction.evidence, best.token, usize::MAX);
-        let Some(preferred) = majority_word(&support) else {
-            continue;
-        };
-        let written = &analysis.text[word.bytes.clone()];
-        if preferred.to_lowercase() == written.to_lowercase() {
-            continue;
+        for mut finding in found {
+            if finding.support.is_empty() {
+                finding.support = vocabulary.examples(&finding.house_form, EXAMPLES);
+            }
+            candidates.push(HintCandidate {
+                word,
+                kind: finding.kind,
+                preferred: finding.preferred,
+                written_count: finding.written_count,
+                preferred_count: finding.preferred_count,
+                model_agrees: finding.model_agrees,
+                support: finding.support,
+            });
         }
-        if reads_as_name(&analysis.text, word.bytes.clone()) && !has_capital(&preferred) {
-            continue;
-        }
-        candidates.push(HintCandidate {
-            word,
-            preferred,
-            preferred_candidate: best,
-            support,
-        });
     }
     candidates
+}
+
+/// The corpus writes these letters in another case, and never (inside a sentence) as
+/// written. A capital that only marks a sentence start, or a capital first letter where
+/// the corpus writes the word in lower case (a heading, a label after a colon), is no
+/// finding.
+fn capitalisation(vocabulary: &Vocabulary, written: &str, initial: bool) -> Option<Finding> {
+    // A word in capitals is emphasis or a title ("JOB CONTROL"), not a spelling.
+    let letters = written.chars().filter(|c| c.is_alphabetic()).count();
+    if letters > 1 && !written.chars().any(char::is_lowercase) {
+        return None;
+    }
+    let forms = vocabulary.forms(written);
+    let as_at_start = |form: &str| capitalise_first(form);
+    let written_use: u32 = forms
+        .iter()
+        .filter(|(form, _, _)| {
+            if initial {
+                as_at_start(form) == as_at_start(written)
+            } else {
+                form == written
+            }
+        })
+        .map(|(_, count, inside)| if initial { *count } else { *inside })
+        .sum();
+    let (house, count, _) = forms
+        .iter()
+        .filter(|(form, _, _)| {
+            form != written && !(initial && as_at_start(form) == as_at_start(written))
+        })
+        .map(|(form, count, inside)| (form, *count, if initial { *count } else { *inside }))
+        .max_by_key(|&(form, _, relevant)| (relevant, std::cmp::Reverse(form.clone())))?;
+    let relevant = if initial {
+        count
+    } else {
+        forms.iter().find(|f| &f.0 == house)?.2
+    };
+    if relevant < MIN_CAPITALISED_COUNT || written_use > 0 {
+        return None;
+    }
+    // "Workspace" inside a sentence where the corpus writes "workspace": often a label or
+    // a heading in title case, seldom a house rule.
+    if !initial && lower_first(written) == *house {
+        return None;
+    }
+    let preferred = if initial {
+        capitalise_first(house)
+    } else {
+        house.clone()
+    };
+    Some(Finding {
+        kind: HintKind::Capitalisation,
+        preferred,
+        house_form: house.clone(),
+        written_count: written_use,
+        preferred_count: count,
+        model_agrees: false,
+        support: Vec::new(),
+    })
+}
+
+/// The corpus never writes the word in any case, but writes a spelling variant of it
+/// ([`crate::lexicon::spelling_variant`]). A name needs a capitalised variant.
+fn spelling(
+    vocabulary: &Vocabulary,
+    text: &str,
+    word: &WordAnalysis,
+    initial: bool,
+) -> Option<Finding> {
+    let written = &text[word.bytes.clone()];
+    let possessive = written.contains(['\'', '’']);
+    // "WindowsXP", "OpenPGP": a capital inside a word marks a name or a product, whose
+    // letters are not a spelling of another word (its case is checked above).
+    let inner_capital = written.chars().skip(1).any(char::is_uppercase);
+    if possessive || inner_capital || vocabulary.count_folded(written) > 0 {
+        return None;
+    }
+    let name = reads_as_name(text, word.bytes.clone());
+    let (house, count) = vocabulary
+        .spelling_variants(written)
+        .into_iter()
+        .filter_map(|variant| {
+            // The variant's most used form, and how often the corpus writes it at all.
+            let forms = vocabulary.forms(&variant);
+            let total: u32 = forms.iter().map(|f| f.1).sum();
+            let (form, _, _) = forms.into_iter().max_by_key(|f| (f.2, f.1))?;
+            Some((form, total))
+        })
+        .filter(|(form, _)| !name || has_capital(form))
+        .max_by_key(|(form, count)| (*count, std::cmp::Reverse(form.clone())))?;
+    let preferred = if initial || written.chars().next().is_some_and(char::is_uppercase) {
+        capitalise_first(&house)
+    } else {
+        house.clone()
+    };
+    Some(Finding {
+        kind: HintKind::Spelling,
+        preferred,
+        house_form: house,
+        written_count: 0,
+        preferred_count: count,
+        model_agrees: false,
+        support: Vec::new(),
+    })
+}
+
+/// The corpus neighbours agree on another word here, which the corpus writes far more often
+/// than the written word. Only for words the model reads as one token (common words: a
+/// term or a name of several tokens is new to a corpus for other reasons than style).
+fn word_choice(
+    vocabulary: &Vocabulary,
+    analysis: &BlockAnalysis,
+    word: &WordAnalysis,
+    params: &KnnParams,
+    thresholds: &HintThresholds,
+) -> Vec<Finding> {
+    let text = &analysis.text;
+    let written = &text[word.bytes.clone()];
+    let one_token = analysis.tokens[word.token_index].bytes.end >= word.bytes.end;
+    // The check needs words after this one to tell a house word from a word that does not
+    // fit ("a backend for gtk" → "for the"): a word that ends its sentence gets none.
+    let read = checked_tokens(analysis, word);
+    let followed = !read.paragraph_break && read.tokens.end - read.word_end >= MIN_RIGHT_TOKENS;
+    let Some(prediction) = word.prediction(params).filter(|_| one_token && followed) else {
+        return Vec::new();
+    };
+    let written_knn = prediction.distribution.prob(word.written);
+    // Any form of the written word counts: a corpus that writes "share" does not avoid
+    // "shared".
+    let written_count = vocabulary.count_inflected(written);
+    let sentence = sentence_start(text, word.bytes.start)
+        ..word.bytes.end + sentence_end(&text[word.bytes.end..]);
+    if written_count > vocabulary.max_avoided_count()
+        || vocabulary.writes_text(written, &text[sentence])
+    {
+        return Vec::new();
+    }
+    let name = reads_as_name(text, word.bytes.clone());
+    let mut findings: Vec<(f32, Finding)> = prediction
+        .distribution
+        .tokens
+        .iter()
+        .filter(|&&(token, p)| {
+            token != word.written
+                && p >= thresholds.min_preferred_probability
+                && preferred_here(word, token, p, written_knn, written_count, thresholds)
+        })
+        .filter_map(|&(token, _)| {
+            let support =
+                supporting_sentences(vocabulary.corpora, &prediction.evidence, token, usize::MAX);
+            let house = majority_word(&support)?;
+            let count = vocabulary.count_folded(&house);
+            let differs = house.to_lowercase() != written.to_lowercase();
+            let preferred_enough =
+                count as f32 >= thresholds.min_count_ratio * written_count.max(1) as f32;
+            // A name is only replaced by another name: a word the corpus capitalises inside
+            // sentences ("RSA" → "The" is no finding).
+            let fits_name = !name || vocabulary.is_name(&house);
+            (differs && preferred_enough && fits_name).then(|| {
+                let lift = corpus_lift(
+                    word,
+                    token,
+                    prediction.distribution.prob(token),
+                    written_knn,
+                );
+                let finding = Finding {
+                    kind: HintKind::WordChoice,
+                    preferred: house.clone(),
+                    house_form: house,
+                    written_count,
+                    preferred_count: count,
+                    model_agrees: lift < thresholds.min_ratio.ln(),
+                    support,
+                };
+                (lift, finding)
+            })
+        })
+        .collect();
+    findings.sort_by(|a, b| b.0.total_cmp(&a.0));
+    findings.dedup_by(|a, b| a.1.preferred == b.1.preferred);
+    findings
+        .into_iter()
+        .take(WORD_CHOICE_CANDIDATES)
+        .map(|(_, finding)| finding)
+        .collect()
+}
+
+/// How much more the corpus neighbours prefer `token` (p_kNN `knn`) to the written token
+/// (p_kNN `written_knn`) than the base model does, in nats:
+/// ln((p_kNN(x) + ε) / (p_kNN(w) + ε)) − ln(p_LM(x) / p_LM(w)). High where the corpus
+/// departs from general English: "log in" → "sign in" (the model finds both fluent, the
+/// corpus writes only one), not "may roll" → "may be" (the model prefers "be" as much).
+fn corpus_lift(word: &WordAnalysis, token: u32, knn: f32, written_knn: f32) -> f32 {
+    let knn_preference = ((knn + KNN_SMOOTHING) / (written_knn + KNN_SMOOTHING)).ln();
+    knn_preference - lm_preference(word, token)
+}
+
+/// Whether the corpus prefers `token` (p_kNN `knn`) to the written word here, clearly enough
+/// for a word-choice hint. Either the corpus departs from general English (its
+/// [`corpus_lift`] reaches `min_ratio`: "log in" → "sign in", which the model finds about
+/// as fluent), or the corpus never writes the written word in any form and both the
+/// neighbours and the model prefer the house word ("please utilize" → "please use").
+fn preferred_here(
+    word: &WordAnalysis,
+    token: u32,
+    knn: f32,
+    written_knn: f32,
+    written_count: u32,
+    thresholds: &HintThresholds,
+) -> bool {
+    let min_preference = thresholds.min_ratio.ln();
+    let knn_preference = ((knn + KNN_SMOOTHING) / (written_knn + KNN_SMOOTHING)).ln();
+    let lm_preference = lm_preference(word, token);
+    knn_preference - lm_preference >= min_preference
+        || (written_count == 0
+            && lm_preference >= 0.0
+            && knn_preference >= min_preference.min(AVOIDED_WORD_KNN_PREFERENCE))
+}
+
+/// ln p_LM(token) − ln p_LM(written) where the word stands (0 if either is unknown).
+fn lm_preference(word: &WordAnalysis, token: u32) -> f32 {
+    match (word.lm_log_prob(token), word.lm_log_prob(word.written)) {
+        (Some(x), Some(w)) => x - w,
+        _ => 0.0,
+    }
+}
+
+/// Whether the word at byte `offset` is its sentence's first.
+fn sentence_initial(text: &str, offset: usize) -> bool {
+    !text[sentence_start(text, offset)..offset]
+        .chars()
+        .any(char::is_alphanumeric)
+}
+
+fn capitalise_first(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
+fn lower_first(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_lowercase().chain(chars).collect()
+    })
 }
 
 /// The block's hints, in text order: stage (1), then the substitution check (2), which
@@ -176,103 +700,113 @@ pub fn word_choice_hints(
     thresholds: &HintThresholds,
     max_support: usize,
 ) -> Result<Vec<Hint>, LmError> {
-    let token_texts = context.model().tokenizer().token_texts();
     let mut failure = None;
     let hints = checked_hints(
         analysis,
-        token_texts,
         corpora,
         params,
         thresholds,
         max_support,
-        |candidate, floor| {
+        |candidate| {
             if failure.is_some() {
                 return None;
             }
-            check_substitution(context, analysis, corpora, params, candidate, floor)
-                .map_err(|error| failure = Some(error))
-                .ok()
+            compare_words(
+                context,
+                analysis,
+                corpora,
+                params,
+                candidate.word,
+                &candidate.preferred,
+            )
+            .map_err(|error| failure = Some(error))
+            .ok()
         },
     );
     failure.map_or(Ok(hints), Err)
 }
 
-/// The block's hints, in text order: stage (1), then `check(candidate, floor)` (2) on each
-/// candidate, which gives its [`check_substitution`] with that floor (computed, or
-/// remembered by a caller that caches them), or `None` to leave the candidate out.
+/// The block's hints, in text order: stage (1), then `check(candidate)` (2) on each
+/// candidate, which gives its [`compare_words`] (computed, or remembered by a caller that
+/// caches them), or `None` to leave the candidate out.
 pub fn checked_hints(
     analysis: &BlockAnalysis,
-    token_texts: &[String],
     corpora: &[&CorpusIndex],
     params: &KnnParams,
     thresholds: &HintThresholds,
     max_support: usize,
-    mut check: impl FnMut(&HintCandidate, f32) -> Option<Substitution>,
+    mut check: impl FnMut(&HintCandidate) -> Option<Comparison>,
 ) -> Vec<Hint> {
-    let floor = thresholds.min_ratio.ln();
-    let mut hints = Vec::new();
-    for candidate in hint_candidates(analysis, token_texts, corpora, params, thresholds) {
-        let Some(log_ratio) = check(&candidate, floor).and_then(|s| s.log_ratio_reaching(floor))
-        else {
+    let mut hints: Vec<Hint> = Vec::new();
+    for candidate in hint_candidates(analysis, corpora, params, thresholds) {
+        if hints
+            .last()
+            .is_some_and(|h| h.bytes == candidate.word.bytes)
+        {
+            continue;
+        }
+        let Some(comparison) = check(&candidate) else {
             continue;
         };
-        hints.push(candidate.into_hint(analysis, params, log_ratio, max_support));
+        tracing::debug!(
+            written = &analysis.text[candidate.word.bytes.clone()],
+            preferred = candidate.preferred,
+            kind = candidate.kind.name(),
+            lm_log_ratio = comparison.lm_log_ratio,
+            log_ratio = comparison.log_ratio,
+            "hint candidate checked"
+        );
+        if !candidate.confirmed_by(comparison, thresholds) {
+            continue;
+        }
+        let preferred_token = comparison.preferred_first_token;
+        hints.push(candidate.into_hint(analysis, params, comparison, max_support, preferred_token));
     }
     hints
 }
 
-/// What a substitution check found.
+/// What the substitution check found: ln p(preferred word + rest) − ln p(written word +
+/// rest) under kNN-LM and under the base model.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Substitution {
-    /// ln p(preferred word + rest) − ln p(written word + rest).
-    LogRatio(f32),
-    /// The log ratio is at most this, which is below the floor the check was given, so the
-    /// model was not run: with the preferred word's first token alone, the sentence is
-    /// already too improbable next to the sentence as written.
-    AtMost(f32),
-}
-
-impl Substitution {
-    /// The log ratio, if it was computed and reaches `floor`.
-    pub fn log_ratio_reaching(self, floor: f32) -> Option<f32> {
-        match self {
-            Substitution::LogRatio(log_ratio) if log_ratio >= floor => Some(log_ratio),
-            _ => None,
-        }
-    }
+pub struct Comparison {
+    pub log_ratio: f32,
+    pub lm_log_ratio: f32,
+    /// The preferred word's first token here.
+    pub preferred_first_token: Option<u32>,
 }
 
 /// ln p(preferred word + rest) − ln p(written word + rest), both after the same left
-/// context, under kNN-LM (corpus neighbours, no document cache). "rest" is the block's text
-/// after the written word up to the end of its sentence, at most [`RIGHT_CONTEXT_TOKENS`]
-/// tokens; when the sentence ends with the word, a paragraph break ([`checked_tokens`]).
+/// context, under kNN-LM (corpus neighbours, no document cache) and under the base model.
+/// "rest" is the block's text after the written word up to the end of its sentence, at
+/// most [`RIGHT_CONTEXT_TOKENS`] tokens; when the sentence ends with the word, a paragraph
+/// break ([`checked_tokens`]).
 ///
 /// The written side is read from the analysis (which scored the block as written), so only
 /// the preferred side runs the model, as a branch of `context`'s KV cache: right after
 /// [`analyze_block`](super::analyze_block) in the same context, that is the new tokens only.
-/// It runs only if the ratio can reach `floor`: the preferred side is at most as probable
-/// as its first token, which the analysis knows. Otherwise the bound is returned
-/// ([`Substitution::AtMost`]). With a floor of −∞ the ratio is always computed.
-pub fn check_substitution(
+pub fn compare_words(
     context: &Context,
     analysis: &BlockAnalysis,
     corpora: &[&CorpusIndex],
     params: &KnnParams,
-    candidate: &HintCandidate,
-    floor: f32,
-) -> Result<Substitution, LmError> {
-    let word = candidate.word;
+    word: &WordAnalysis,
+    preferred: &str,
+) -> Result<Comparison, LmError> {
     let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
     let first = word.token_index;
     if first == 0 {
         // No left context to compare the two words in.
-        return Ok(Substitution::LogRatio(0.0));
+        return Ok(Comparison {
+            log_ratio: 0.0,
+            lm_log_ratio: 0.0,
+            preferred_first_token: None,
+        });
     }
     let read = checked_tokens(analysis, word);
     // The written word with its leading whitespace, as its first token carries it.
     let lead = &analysis.text[analysis.tokens[first].bytes.start..word.bytes.start];
     let tokenizer = context.model().tokenizer();
-    let mut preferred = tokenizer.encode(&format!("{lead}{}", candidate.preferred))?;
+    let mut preferred = tokenizer.encode(&format!("{lead}{preferred}"))?;
     let left = &ids[..first];
     // What the analysis knows of a first token at the word: its LM ln p, and p_kNN there.
     let knn_at_word = analysis.knn_at(corpora, params, first - 1);
@@ -288,7 +822,7 @@ pub fn check_substitution(
     } else {
         // The text as written: the analysis has scored it already. Its first token is
         // predicted at the word, where p_kNN is known above.
-        let mut sum = 0.0;
+        let mut sum = Scores::default();
         for target in read.tokens {
             let position = target - 1;
             let lm = analysis
@@ -301,19 +835,12 @@ pub fn check_substitution(
                 searched = analysis.knn_at(corpora, params, position);
                 searched.as_ref()
             };
-            sum += interpolated(knn, lm, ids[target]);
+            sum.add(knn, lm, ids[target]);
         }
         Some(sum)
     };
-    let preferred_first = known(preferred[0]);
-    if let Some(with_written) = with_written {
-        // Every later token of the preferred side has ln p ≤ 0.
-        let at_most = preferred_first.map_or(0.0, |(lm, knn)| interpolated(knn, lm, preferred[0]))
-            - with_written;
-        if at_most < floor {
-            return Ok(Substitution::AtMost(at_most));
-        }
-    }
+    let preferred_first_token = preferred.first().copied();
+    let preferred_first = preferred_first_token.and_then(known);
     preferred.extend(&rest);
     let with_preferred = score_branch(context, corpora, params, left, &preferred, preferred_first)?;
     let with_written = match with_written {
@@ -327,7 +854,25 @@ pub fn check_substitution(
             score_branch(context, corpora, params, left, &written, known(written[0]))?
         }
     };
-    Ok(Substitution::LogRatio(with_preferred - with_written))
+    Ok(Comparison {
+        log_ratio: with_preferred.knn_lm - with_written.knn_lm,
+        lm_log_ratio: with_preferred.lm - with_written.lm,
+        preferred_first_token,
+    })
+}
+
+/// Summed ln p of a continuation under kNN-LM and under the base model.
+#[derive(Clone, Copy, Debug, Default)]
+struct Scores {
+    knn_lm: f32,
+    lm: f32,
+}
+
+impl Scores {
+    fn add(&mut self, knn: Option<&KnnPrediction>, lm_log_prob: f32, token: u32) {
+        self.knn_lm += interpolated(knn, lm_log_prob, token);
+        self.lm += lm_log_prob;
+    }
 }
 
 /// What the substitution check of a word reads after the text before it: the word's tokens,
@@ -367,9 +912,9 @@ pub fn checked_tokens(analysis: &BlockAnalysis, word: &WordAnalysis) -> CheckedT
     }
 }
 
-/// A hash of what decides a candidate's [`check_substitution`], for callers that cache
-/// it: the word's sentence up to the word, the preferred word and the [`checked_tokens`].
-/// (The text before the sentence is left out: it changes the result little.)
+/// A hash of what decides a candidate's [`compare_words`], for callers that cache it: the
+/// word's sentence up to the word, the preferred word and the [`checked_tokens`]. (The
+/// text before the sentence is left out: it changes the result little.)
 pub fn check_key(analysis: &BlockAnalysis, candidate: &HintCandidate) -> u64 {
     let word = candidate.word;
     let read = checked_tokens(analysis, word);
@@ -423,7 +968,8 @@ fn sentence_end(rest: &str) -> usize {
         .map_or(rest.len(), |(i, c)| i + c.len_utf8())
 }
 
-/// ln p_kNN-LM(continuation | left), the model running as a branch of `context`'s cache.
+/// ln p(continuation | left) under kNN-LM and the base model, the model running as a
+/// branch of `context`'s cache.
 /// `first`, when the analysis has them: the LM's ln p of the continuation's first token
 /// and p_kNN at the end of `left`, so that the run starts one token later.
 /// The continuation's last token is never run: nothing after it is scored.
@@ -434,14 +980,14 @@ fn score_branch(
     left: &[u32],
     continuation: &[u32],
     first: Option<(f32, Option<&KnnPrediction>)>,
-) -> Result<f32, LmError> {
+) -> Result<Scores, LmError> {
+    let mut total = Scores::default();
     if left.is_empty() || continuation.is_empty() {
-        return Ok(0.0);
+        return Ok(total);
     }
-    let mut total = 0.0;
     let mut scored_from = 0;
     if let Some((lm, knn)) = first {
-        total += interpolated(knn, lm, continuation[0]);
+        total.add(knn, lm, continuation[0]);
         scored_from = 1;
     }
     if scored_from == continuation.len() {
@@ -461,7 +1007,7 @@ fn score_branch(
         let lm = (f64::from(logits[token as usize]) - log_sum_exp(logits)) as f32;
         let key = forward.key_at(position).ok_or(LmError::EmptyInput)?;
         let knn = knnlm::predict_knn(corpora, None, params, key);
-        total += interpolated(knn.as_ref(), lm, token);
+        total.add(knn.as_ref(), lm, token);
     }
     Ok(total)
 }

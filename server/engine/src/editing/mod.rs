@@ -6,6 +6,7 @@
 
 mod analysis;
 mod completion;
+mod document_hints;
 mod hints;
 mod usage;
 mod words;
@@ -14,10 +15,11 @@ pub use analysis::{analyze_block, AnalysisOptions, BlockAnalysis, Candidate, Wor
 pub use completion::{
     complete, leading_space_after, Completion, CompletionOptions, CompletionQuery,
 };
+pub use document_hints::{surest_in_order, DocumentHint, HintPass};
 pub use hints::{
-    check_key, check_substitution, checked_hints, checked_tokens, hint_candidates,
-    word_choice_hints, CheckedTokens, Hint, HintCandidate, HintThresholds, Substitution,
-    RIGHT_CONTEXT_TOKENS,
+    check_key, checked_hints, checked_tokens, compare_words, corpus_count, hint_candidates,
+    hint_message, house_variant, word_choice_hints, CheckedTokens, Comparison, Hint, HintCandidate,
+    HintKind, HintThresholds, DEFAULT_HINT_THRESHOLDS, RIGHT_CONTEXT_TOKENS,
 };
 pub use usage::{similar_usage, Preferred, Usage};
 pub use words::{block_ranges, corpus_word, words_with_tokens, WordAt};

@@ -73,7 +73,7 @@ impl Forward {
 pub struct NextToken {
     /// Natural-log probabilities over the whole vocabulary.
     pub log_probs: Vec<f32>,
-    /// kNN key of the context (DESIGN.md §1: f(c)).
+    /// kNN key of the context (docs/method.md: f(c)).
     pub knn_key: Vec<f32>,
 }
 

@@ -316,7 +316,10 @@ impl ModelSession {
     /// One forward pass of `new_tokens` after the tokens in `cache`. In place, the cache's
     /// tensors then hold the new keys and values after its tokens; otherwise they come back
     /// as new tensors (the cache extended). The token list is the caller's to extend.
-    #[allow(clippy::type_complexity)]
+    #[allow(
+        clippy::type_complexity,
+        reason = "the new (key, value) tensors per layer; used here only"
+    )]
     fn run<R>(
         &mut self,
         cache: &mut KvCache,

@@ -42,7 +42,7 @@ pub(crate) fn prefetch(key: &[f16]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let bytes = std::mem::size_of_val(key);
+        let bytes = size_of_val(key);
         let start = key.as_ptr().cast::<i8>();
         for offset in (0..bytes).step_by(64) {
             // SAFETY: the address lies within `key`; prefetching never faults anyway.

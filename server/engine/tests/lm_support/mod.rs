@@ -2,7 +2,7 @@
 //!
 //! Missing prerequisites fail the tests (never skip them), with the command that fixes it.
 
-#![allow(dead_code)] // each test binary uses a different part
+#![allow(dead_code, reason = "each test binary uses a different part")]
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

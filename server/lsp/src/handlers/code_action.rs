@@ -8,7 +8,7 @@ use tower_lsp::lsp_types::{
     TextEdit, WorkspaceEdit,
 };
 
-use super::diagnostics::{CODE, SOURCE};
+use super::diagnostics::{CODES, SOURCE};
 
 pub const IGNORE_HERE: &str = "precedent.ignoreHere";
 pub const IGNORE_IN_WORKSPACE: &str = "precedent.ignoreInWorkspace";
@@ -18,7 +18,8 @@ pub fn code_actions(params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
     let mut actions = Vec::new();
     for diagnostic in &params.context.diagnostics {
         let ours = diagnostic.source.as_deref() == Some(SOURCE)
-            && diagnostic.code == Some(tower_lsp::lsp_types::NumberOrString::String(CODE.into()));
+            && matches!(&diagnostic.code,
+                Some(tower_lsp::lsp_types::NumberOrString::String(code)) if CODES.contains(&code.as_str()));
         let Some(data) = diagnostic.data.as_ref().filter(|_| ours) else {
             continue;
         };

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use precedent_engine::editing::{BlockAnalysis, HintThresholds};
+use precedent_engine::editing::{self, BlockAnalysis, HintKind, HintThresholds};
 use serde_json::json;
 use tower_lsp::lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString};
 
@@ -14,9 +14,12 @@ use crate::engine::{Corpora, Engine, Lane};
 use crate::ignores::{sentence_fingerprint, Ignores};
 
 pub const SOURCE: &str = "precedent";
-pub const CODE: &str = "word-choice";
-/// Words need this many tokens of their block before them to be judged.
-const MIN_CONTEXT_TOKENS: usize = 4;
+/// The diagnostic code of each kind of hint ("spelling", "capitalisation", "word-choice").
+pub const CODES: [&str; 3] = [
+    HintKind::Spelling.name(),
+    HintKind::Capitalisation.name(),
+    HintKind::WordChoice.name(),
+];
 
 /// The hints of `snapshot`, or `None` if `cancelled` turned true on the way.
 pub fn diagnostics(
@@ -44,7 +47,8 @@ pub fn diagnostics(
     let thresholds = HintThresholds {
         min_preferred_probability: settings.hints.min_preferred_probability,
         min_ratio: settings.hints.min_ratio,
-        min_context_tokens: MIN_CONTEXT_TOKENS,
+        max_fluency_loss: settings.hints.max_fluency_loss,
+        ..HintThresholds::default()
     };
     // Each block's hints right after its analysis: the model's KV cache then still holds
     // the block, which the substitution check extends.
@@ -102,7 +106,7 @@ pub fn diagnostics(
         }
     }
     // The most confident first, up to the cap; then in document order.
-    found.sort_by(|a, b| b.0.ratio().total_cmp(&a.0.ratio()));
+    found.sort_by(|a, b| b.0.confidence().total_cmp(&a.0.confidence()));
     found.truncate(settings.hints.max_per_document);
     found.sort_by_key(|(_, source, _)| source.start);
 
@@ -115,25 +119,17 @@ pub fn diagnostics(
     let diagnostics = found
         .into_iter()
         .map(|(hint, source, sentence)| {
-            let examples = hint.support.len();
-            let message = format!(
-                "The corpus prefers \u{201c}{}\u{201d} here (p {:.2} vs {:.3} for \u{201c}{}\u{201d}; {} example{})",
-                hint.preferred,
-                hint.preferred_candidate.probability,
-                hint.written_candidate.probability,
-                hint.written,
-                examples,
-                if examples == 1 { "" } else { "s" }
-            );
+            let message = editing::hint_message(&hint);
             Diagnostic {
                 range: snapshot.lines.range(&snapshot.text, source),
                 severity: Some(severity),
-                code: Some(NumberOrString::String(CODE.to_string())),
+                code: Some(NumberOrString::String(hint.kind.name().to_string())),
                 source: Some(SOURCE.to_string()),
                 message,
                 data: Some(json!({
                     "word": hint.written,
                     "preferred": hint.preferred,
+                    "kind": hint.kind.name(),
                     "sentence": sentence,
                 })),
                 ..Diagnostic::default()

@@ -18,7 +18,7 @@ use crate::engine::{Corpora, Engine};
 pub struct DocumentRequest {
     pub engine: Arc<Engine>,
     pub snapshot: Arc<Snapshot>,
-    pub settings: Settings,
+    pub settings: Arc<Settings>,
     pub corpora: Corpora,
     /// Is the document still at the snapshot's version?
     pub is_current: Box<dyn Fn() -> bool + Send>,

@@ -1,0 +1,1 @@
+../../../../models/precedent_models/__init__.py

@@ -1,0 +1,1 @@
+../../../../models/precedent_models/tokenizer_json.py
