@@ -23,11 +23,12 @@ def workspace(tmp_path) -> Path:
     return root
 
 
-def index_of(precedent_bin, tiny_model, tmp_path, name: str, sentence: str, out: Path) -> Path:
+def index_of(precedent_bin, tiny_model, tmp_path, name: str, sentence: str, out: Path,
+             *options: str) -> Path:
     corpus = tmp_path / name
     corpus.mkdir()
     (corpus / f"{name}.md").write_text("# Council notes\n\n" + " ".join([sentence] * 12) + "\n")
-    subprocess.run([precedent_bin, "--model", tiny_model, "index", corpus, "--out", out],
+    subprocess.run([precedent_bin, "--model", tiny_model, "index", corpus, "--out", out, *options],
                    check=True, capture_output=True)
     return out
 
@@ -301,8 +302,9 @@ def test_an_index_replaced_while_serving_is_swapped_in_or_kept_if_broken(
                                 and "still serving" in m["params"]["message"], what="message")
         assert str(out) in shown["params"]["message"]
 
-        # Fixed again: didChangeWatchedFiles (as an editor's watcher sends it) swaps it in.
-        index_of(precedent_bin, tiny_model, tmp_path, "zebra2", DISTINCTIVE, out)
+        # Fixed again (--force: what is there is not an index): didChangeWatchedFiles, as an
+        # editor's watcher sends it, swaps it in.
+        index_of(precedent_bin, tiny_model, tmp_path, "zebra2", DISTINCTIVE, out, "--force")
         client.notify("workspace/didChangeWatchedFiles", {"changes": [{"uri": out.as_uri(), "type": 2}]})
         label, documentation = evidence()
         assert (label, "zebra2.md:3" in documentation) == ("umbrellas", True)

@@ -192,7 +192,7 @@ impl State {
         let store = self.settings.read().unwrap();
         let mut roots: Vec<Option<PathBuf>> = store.roots().iter().cloned().map(Some).collect();
         roots.push(None);
-        let settings: Vec<(Settings, Option<PathBuf>)> = roots
+        let settings: Vec<(Arc<Settings>, Option<PathBuf>)> = roots
             .into_iter()
             .map(|root| match &root {
                 Some(dir) => (store.settings_for_root(dir), root),
@@ -334,9 +334,9 @@ impl State {
     /// The `indexPaths` of every root's settings (and of no root's).
     fn named_index_paths(&self) -> Vec<PathBuf> {
         let store = self.settings.read().unwrap();
-        let mut paths = store.settings_for(None).index_paths;
+        let mut paths = store.settings_for(None).index_paths.clone();
         for root in store.roots() {
-            paths.extend(store.settings_for_root(root).index_paths);
+            paths.extend(store.settings_for_root(root).index_paths.iter().cloned());
         }
         paths.sort();
         paths.dedup();
