@@ -3,11 +3,13 @@
 //! No LSP, no JSON-RPC, no editor concepts beyond plain byte offsets.
 //! Each module adds itself below with a one-line doc comment.
 
+/// The assistant for open documents: completions, word usage and hints, with its caches.
+pub mod assist;
 /// Reading a reference corpus into prose documents with provenance and sentences.
 pub mod corpus;
 /// The on-disk index: f16 keys, values, provenance, documents, metadata, graph; one file.
 pub mod datastore;
-/// Assistance for an open document: per-block analysis, similar usage, hints, completion.
+/// The pieces the assistant is built of: per-block analysis, similar usage, hints, completion.
 pub mod editing;
 /// Held-out evaluation: base vs kNN-LM perplexity and hit rates; tuning of λ and T.
 pub mod evaluate;

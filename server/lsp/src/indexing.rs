@@ -74,8 +74,8 @@ async fn run(state: &Arc<State>, job: CorpusJob) {
 
     let (updates, mut inbox) = mpsc::unbounded_channel::<(String, u32)>();
     let model_dir = state
-        .engine()
-        .map(|engine| engine.model.dir().to_path_buf());
+        .assistant()
+        .map(|assistant| assistant.model().dir().to_path_buf());
     let work = job.clone();
     let indexing = tokio::task::spawn_blocking(move || -> Result<String, String> {
         let model_dir = model_dir.ok_or("the model is not loaded")?;

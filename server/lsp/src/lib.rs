@@ -11,7 +11,6 @@
 
 pub mod config;
 mod documents;
-mod engine;
 mod handlers;
 mod ignores;
 mod indexing;

@@ -19,13 +19,13 @@ use tower_lsp::{Client, LanguageServer, LspService, Server};
 
 use crate::config::Settings;
 use crate::documents::Snapshot;
-use crate::engine::{self, Corpora, Engine, IndexNews};
 use crate::handlers::code_action::{IGNORE_HERE, IGNORE_IN_WORKSPACE, REINDEX};
 use crate::handlers::status::{rfc3339, IndexStatus, Status};
 use crate::handlers::{code_action, completion, diagnostics, hover, DocumentRequest};
 use crate::ignores::Ignores;
 use crate::settings_store::SettingsStore;
 use crate::{indexing, text, transport};
+use precedent_engine::assist::{Assistant, Corpora, IndexNews};
 
 /// How `precedent serve` was started.
 #[derive(Clone, Debug, Default)]
@@ -51,9 +51,9 @@ pub async fn serve_stdio(options: ServeOptions) -> transport::Ending {
 /// with "still loading" (the default model loads in about a second from a warm disk).
 const MODEL_LOAD_WAIT: Duration = Duration::from_secs(30);
 
-pub enum EngineSlot {
+pub enum AssistantSlot {
     Loading,
-    Ready(Arc<Engine>),
+    Ready(Arc<Assistant>),
     Failed(String),
 }
 
@@ -64,7 +64,7 @@ pub struct State {
     pub documents: DashMap<Url, Arc<Snapshot>>,
     pub settings: RwLock<SettingsStore>,
     /// Watched: requests that arrive while the model loads wait for it.
-    pub engine: watch::Sender<EngineSlot>,
+    pub assistant: watch::Sender<AssistantSlot>,
     ignores: Mutex<HashMap<Option<PathBuf>, Ignores>>,
     diagnostics_queue: mpsc::UnboundedSender<Url>,
     pub indexing: AtomicBool,
@@ -88,7 +88,7 @@ impl Backend {
             data_dir,
             documents: DashMap::new(),
             settings: RwLock::new(SettingsStore::default()),
-            engine: watch::Sender::new(EngineSlot::Loading),
+            assistant: watch::Sender::new(AssistantSlot::Loading),
             ignores: Mutex::new(HashMap::new()),
             diagnostics_queue: queue,
             indexing: AtomicBool::new(false),
@@ -109,9 +109,9 @@ impl Backend {
 }
 
 impl State {
-    pub fn engine(&self) -> Option<Arc<Engine>> {
-        match &*self.engine.borrow() {
-            EngineSlot::Ready(engine) => Some(engine.clone()),
+    pub fn assistant(&self) -> Option<Arc<Assistant>> {
+        match &*self.assistant.borrow() {
+            AssistantSlot::Ready(assistant) => Some(assistant.clone()),
             _ => None,
         }
     }
@@ -137,8 +137,8 @@ impl State {
     }
 
     /// Settings and corpora for a document; reports unusable indexes once.
-    fn context_for(&self, snapshot: &Snapshot) -> Option<(Arc<Engine>, Arc<Settings>, Corpora)> {
-        let engine = self.engine()?;
+    fn context_for(&self, snapshot: &Snapshot) -> Option<(Arc<Assistant>, Arc<Settings>, Corpora)> {
+        let assistant = self.assistant()?;
         let path = snapshot.path();
         let (settings, root) = {
             let store = self.settings.read().unwrap();
@@ -150,10 +150,10 @@ impl State {
             return None;
         }
         let corpus_index = self.corpus_index_path(&settings, root.as_deref());
-        let paths = engine::index_paths(&settings, corpus_index.as_deref());
-        let (corpora, news) = engine.corpora(&paths, &settings.knn);
+        let paths = index_paths(&settings, corpus_index.as_deref());
+        let (corpora, news) = assistant.corpora(&paths, &settings.knn);
         self.tell(news);
-        Some((engine, settings, corpora))
+        Some((assistant, settings, corpora))
     }
 
     /// Passes on what happened to the indexes: a reload updates the status and the hints; a
@@ -166,7 +166,17 @@ impl State {
                     tracing::info!(index = %path.display(), "index replaced; reloaded");
                     reloaded = true;
                 }
-                IndexNews::Problem(problem) => {
+                IndexNews::Problem {
+                    error,
+                    still_serving_since,
+                } => {
+                    let problem = match still_serving_since {
+                        Some(loaded_at) => format!(
+                            "{error}; still serving the index loaded from it at {}",
+                            rfc3339(loaded_at)
+                        ),
+                        None => error,
+                    };
                     self.show_once(MessageType::WARNING, format!("precedent: {problem}"));
                 }
             }
@@ -186,7 +196,7 @@ impl State {
     /// Indexes are also checked as they are used; this is for the events that say a file
     /// may have changed (reindex, watched files, settings).
     pub fn refresh_indexes(&self) {
-        let Some(engine) = self.engine() else {
+        let Some(assistant) = self.assistant() else {
             return;
         };
         let store = self.settings.read().unwrap();
@@ -202,8 +212,8 @@ impl State {
         drop(store);
         for (settings, root) in settings {
             let corpus_index = self.corpus_index_path(&settings, root.as_deref());
-            let paths = engine::index_paths(&settings, corpus_index.as_deref());
-            let (_, news) = engine.corpora(&paths, &settings.knn);
+            let paths = index_paths(&settings, corpus_index.as_deref());
+            let (_, news) = assistant.corpora(&paths, &settings.knn);
             self.tell(news);
         }
     }
@@ -220,7 +230,7 @@ impl State {
     fn is_current(&self, uri: &Url, version: i32) -> bool {
         self.documents
             .get(uri)
-            .is_some_and(|d| d.version == version)
+            .is_some_and(|d| d.version() == version)
     }
 
     pub fn queue_diagnostics(&self, uri: &Url) {
@@ -251,10 +261,14 @@ impl State {
     }
 
     pub fn status(&self) -> Status {
-        let (model, model_error, engine) = match &*self.engine.borrow() {
-            EngineSlot::Loading => (None, None, None),
-            EngineSlot::Ready(engine) => (Some(engine.model_name()), None, Some(engine.clone())),
-            EngineSlot::Failed(error) => (None, Some(error.clone()), None),
+        let (model, model_error, assistant) = match &*self.assistant.borrow() {
+            AssistantSlot::Loading => (None, None, None),
+            AssistantSlot::Ready(assistant) => (
+                Some(assistant.model_name().to_string()),
+                None,
+                Some(assistant.clone()),
+            ),
+            AssistantSlot::Failed(error) => (None, Some(error.clone()), None),
         };
         let settings = self.settings_for(None);
         let mut status = Status {
@@ -264,17 +278,17 @@ impl State {
             last_update: self.last_update.lock().unwrap().map(rfc3339),
             ..Status::default()
         };
-        if let Some(engine) = engine {
+        if let Some(assistant) = assistant {
             let root = self.settings.read().unwrap().roots().first().cloned();
             let corpus_index = self.corpus_index_path(&settings, root.as_deref());
-            let paths = engine::index_paths(&settings, corpus_index.as_deref());
-            let (corpora, news) = engine.corpora(&paths, &settings.knn);
+            let paths = index_paths(&settings, corpus_index.as_deref());
+            let (corpora, news) = assistant.corpora(&paths, &settings.knn);
             self.tell(news);
             status.indexes = corpora
                 .indexes
                 .iter()
                 .map(|index| IndexStatus {
-                    replacement_error: engine.refused_replacement(&index.path),
+                    replacement_error: assistant.refused_replacement(&index.path),
                     ..IndexStatus::of(index)
                 })
                 .collect();
@@ -469,9 +483,9 @@ impl LanguageServer for Backend {
     async fn initialized(&self, _: InitializedParams) {
         let state = self.state.clone();
         tokio::spawn(async move {
-            load_engine(&state).await;
+            load_assistant(&state).await;
             state.register_watchers().await;
-            if state.engine().is_some() && !state.corpus_jobs().is_empty() {
+            if state.assistant().is_some() && !state.corpus_jobs().is_empty() {
                 indexing::start(state.clone());
             }
         });
@@ -501,7 +515,7 @@ impl LanguageServer for Backend {
         let Some(previous) = self.state.documents.get(&uri).map(|d| d.clone()) else {
             return;
         };
-        let mut text = previous.text.clone();
+        let mut text = previous.text().to_string();
         let last_edit = text::apply_changes(&mut text, params.content_changes);
         let snapshot = Snapshot::new(
             uri.clone(),
@@ -517,8 +531,8 @@ impl LanguageServer for Backend {
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let uri = params.text_document.uri;
         self.state.documents.remove(&uri);
-        if let Some(engine) = self.state.engine() {
-            engine.forget(&uri);
+        if let Some(assistant) = self.state.assistant() {
+            assistant.forget(uri.as_str());
         }
         self.state
             .client
@@ -600,7 +614,7 @@ impl LanguageServer for Backend {
                 .iter()
                 .any(|p| job.folders.iter().any(|f| p.starts_with(f)))
         });
-        if corpus_changed && self.state.engine().is_some() {
+        if corpus_changed && self.state.assistant().is_some() {
             indexing::start(self.state.clone());
         }
     }
@@ -650,7 +664,7 @@ impl LanguageServer for Backend {
                             "precedent: no corpus folders are configured (setting `corpus`); nothing to index (the files of `indexPaths` were checked for a rebuild).",
                         )
                         .await;
-                } else if self.state.engine().is_some() {
+                } else if self.state.assistant().is_some() {
                     indexing::start(self.state.clone());
                 }
             }
@@ -683,8 +697,8 @@ impl Backend {
     /// Waits while the model loads (at most [`MODEL_LOAD_WAIT`]), so that an editor asking
     /// right after it attached gets its answer; after that, the client is told it is loading.
     async fn wait_for_model(&self) -> Result<()> {
-        let mut slot = self.state.engine.subscribe();
-        let settled = slot.wait_for(|slot| !matches!(slot, EngineSlot::Loading));
+        let mut slot = self.state.assistant.subscribe();
+        let settled = slot.wait_for(|slot| !matches!(slot, AssistantSlot::Loading));
         let loaded = tokio::time::timeout(MODEL_LOAD_WAIT, settled).await.is_ok();
         if loaded {
             return Ok(());
@@ -710,11 +724,11 @@ impl Backend {
         let snapshot = self.state.documents.get(uri).map(|d| d.clone())?;
         let state = self.state.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let (engine, settings, corpora) = state.context_for(&snapshot)?;
-            let (uri, version) = (snapshot.uri.clone(), snapshot.version);
+            let (assistant, settings, corpora) = state.context_for(&snapshot)?;
+            let (uri, version) = (snapshot.uri.clone(), snapshot.version());
             let watcher = state.clone();
             let request = DocumentRequest {
-                engine,
+                assistant,
                 snapshot,
                 settings,
                 corpora,
@@ -749,7 +763,7 @@ async fn settings_changed(state: &Arc<State>) {
     tokio::spawn(async move { registering.register_watchers().await });
     state.queue_all_diagnostics();
     state.notify_status().await;
-    if state.engine().is_some() && !state.corpus_jobs().is_empty() {
+    if state.assistant().is_some() && !state.corpus_jobs().is_empty() {
         indexing::start(state.clone());
     }
 }
@@ -805,7 +819,7 @@ fn capabilities() -> ServerCapabilities {
 
 /// Loads ONNX Runtime and the model off the runtime; a failure is shown once and the
 /// server goes on answering (with nothing).
-async fn load_engine(state: &Arc<State>) {
+async fn load_assistant(state: &Arc<State>) {
     let model_dir = state
         .options
         .model_dir
@@ -838,18 +852,18 @@ async fn load_engine(state: &Arc<State>) {
             // Decode the vocabulary now rather than on the first keystroke.
             let warm = model.clone();
             tokio::task::spawn_blocking(move || warm.tokenizer().token_texts().len());
-            EngineSlot::Ready(Arc::new(Engine::new(model)))
+            AssistantSlot::Ready(Arc::new(Assistant::new(model)))
         }
-        Ok(Err(error)) => EngineSlot::Failed(error),
-        Err(error) => EngineSlot::Failed(error.to_string()),
+        Ok(Err(error)) => AssistantSlot::Failed(error),
+        Err(error) => AssistantSlot::Failed(error.to_string()),
     };
-    if let EngineSlot::Failed(error) = &slot {
+    if let AssistantSlot::Failed(error) = &slot {
         state.show_once(
             MessageType::ERROR,
             format!("precedent: cannot load the language model: {error}"),
         );
     }
-    state.engine.send_replace(slot);
+    state.assistant.send_replace(slot);
     *state.last_update.lock().unwrap() = Some(SystemTime::now());
     state.notify_status().await;
     state.queue_all_diagnostics();
@@ -876,25 +890,39 @@ async fn diagnostics_loop(state: Arc<State>, mut inbox: mpsc::UnboundedReceiver<
             let run = snapshot.clone();
             let result = tokio::task::spawn_blocking(move || {
                 // No model yet: nothing to publish; it is queued again once the model loads.
-                worker.engine()?;
-                let Some((engine, settings, corpora)) = worker.context_for(&run) else {
+                worker.assistant()?;
+                let Some((assistant, settings, corpora)) = worker.context_for(&run) else {
                     return Some(Vec::new());
                 };
                 let path = run.path();
-                let cancelled = || !worker.is_current(&run.uri, run.version);
+                let cancelled = || !worker.is_current(&run.uri, run.version());
                 let ignores = worker.with_ignores(path.as_deref(), |ignores| ignores.clone());
-                diagnostics::diagnostics(&engine, &run, &settings, &corpora, &ignores, &cancelled)
+                diagnostics::diagnostics(
+                    &assistant, &run, &settings, &corpora, &ignores, &cancelled,
+                )
             })
             .await;
             let Some(Some(diagnostics)) = soft_fail(result) else {
                 continue; // cancelled: the newer version is queued already
             };
-            if state.is_current(&uri, snapshot.version) {
+            if state.is_current(&uri, snapshot.version()) {
                 state
                     .client
-                    .publish_diagnostics(uri, diagnostics, Some(snapshot.version))
+                    .publish_diagnostics(uri, diagnostics, Some(snapshot.version()))
                     .await;
             }
         }
     }
+}
+
+/// The indexes a document retrieves from: the settings' `indexPaths`, then the workspace's
+/// own corpus index if it has been built.
+fn index_paths(settings: &Settings, corpus_index: Option<&Path>) -> Vec<PathBuf> {
+    let mut paths = settings.index_paths.clone();
+    if let Some(path) = corpus_index.filter(|p| p.is_file()) {
+        if !paths.iter().any(|p| p == path) {
+            paths.push(path.to_path_buf());
+        }
+    }
+    paths
 }

@@ -1,7 +1,5 @@
-//! Text positions: LSP's (line, UTF-16 column) ↔ byte offsets ↔ the engine's
-//! (1-based line, 1-based column in characters), and incremental edits.
+//! Text positions: LSP's (line, UTF-16 column) ↔ byte offsets, and incremental edits.
 
-use precedent_engine::corpus::SourcePosition;
 use tower_lsp::lsp_types::{Position, Range, TextDocumentContentChangeEvent};
 
 /// Line starts of a text, for converting positions.
@@ -56,36 +54,6 @@ impl LineIndex {
         let start = self.line_starts[line];
         let character: usize = text[start..offset].chars().map(char::len_utf16).sum();
         Position::new(line as u32, character as u32)
-    }
-
-    /// Byte offset of an engine source position (1-based line and column in characters).
-    pub fn offset_of_source(&self, text: &str, position: SourcePosition) -> usize {
-        let line = (position.line as usize).saturating_sub(1);
-        if line >= self.line_starts.len() {
-            return text.len();
-        }
-        let start = self.line_starts[line];
-        let column = (position.column as usize).saturating_sub(1);
-        let line_text = self.line_text(text, line);
-        start
-            + line_text
-                .char_indices()
-                .nth(column)
-                .map_or(line_text.len(), |(i, _)| i)
-    }
-
-    /// The engine source position of a byte offset.
-    pub fn source_position(&self, text: &str, offset: usize) -> SourcePosition {
-        let mut offset = offset.min(text.len());
-        while !text.is_char_boundary(offset) {
-            offset -= 1;
-        }
-        let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
-        let column = text[self.line_starts[line]..offset].chars().count();
-        SourcePosition {
-            line: line as u32 + 1,
-            column: column as u32 + 1,
-        }
     }
 
     pub fn range(&self, text: &str, bytes: std::ops::Range<usize>) -> Range {
@@ -147,19 +115,6 @@ mod tests {
         // Lenient: past the end of a line or of the text.
         assert_eq!(index.offset(text, Position::new(0, 99)), 8);
         assert_eq!(index.offset(text, Position::new(9, 0)), text.len());
-    }
-
-    #[test]
-    fn source_positions_count_characters() {
-        let text = "aé😀b\nxyz";
-        let index = LineIndex::new(text);
-        let position = SourcePosition { line: 1, column: 4 };
-        assert_eq!(index.offset_of_source(text, position), 7);
-        assert_eq!(index.source_position(text, 7), position);
-        assert_eq!(
-            index.source_position(text, 10),
-            SourcePosition { line: 2, column: 2 }
-        );
     }
 
     #[test]

@@ -1,106 +1,36 @@
-//! textDocument/hover: "similar usage" of the word under the cursor.
+//! textDocument/hover: the corpus's usage of the word under the cursor, as Markdown.
 
-use precedent_engine::editing;
+use precedent_engine::assist::{VariantNote, WordUsage};
+use precedent_engine::editing::HintKind;
 use tower_lsp::lsp_types::{Hover, HoverContents, MarkupContent, MarkupKind, Position};
 
-use super::{escape, evidence_markdown, DocumentRequest};
-use crate::documents::word_around;
-use crate::engine::Lane;
-
-const MAX_SUPPORT: usize = 3;
+use super::{escape, evidence_markdown, hint_thresholds, DocumentRequest};
 
 pub fn hover(request: &DocumentRequest, position: Position) -> Option<Hover> {
     let DocumentRequest {
-        engine,
+        assistant,
         snapshot,
         settings,
         corpora,
         is_current,
     } = request;
-    if !settings.hover.enabled || corpora.indexes.is_empty() {
+    if !settings.hover.enabled {
         return None;
     }
-    let text = &snapshot.text;
-    let offset = snapshot.lines.offset(text, position);
-    let word = word_around(text, offset);
-    if word.is_empty() {
-        return None;
+    let offset = snapshot.offset(position);
+    let thresholds = hint_thresholds(settings);
+    let usage =
+        assistant.word_usage(&snapshot.document, corpora, offset, &thresholds, is_current)?;
+    let mut markdown = usage_markdown(&usage);
+    for variant in &usage.variants {
+        markdown.push_str(&variant_markdown(&usage.written, variant));
     }
-    let prose = snapshot.prose(corpora.keep_inline_code)?;
-    let prose_start = prose.prose_offset(snapshot, word.start);
-    if !prose.text()[prose_start..].starts_with(&text[word.clone()]) {
-        return None; // not prose: code, front matter, markup
-    }
-    let block = prose.block_at(prose_start)?;
-    let block_start = prose.blocks[block].start;
-    let analysis = engine.analysis(
-        &snapshot.uri,
-        corpora,
-        prose.block_text(block),
-        Lane::Typing,
-        &|| !is_current(),
-    )?;
-    let written = &text[word.clone()];
-    let markdown = match analysis.word_at(prose_start - block_start) {
-        Some(analysed) => {
-            let refs = corpora.refs();
-            let usage =
-                editing::similar_usage(analysed, written, &refs, &corpora.params, MAX_SUPPORT);
-            let mut markdown = usage_markdown(written, &usage, &refs);
-            let thresholds = editing::HintThresholds {
-                min_preferred_probability: settings.hints.min_preferred_probability,
-                min_ratio: settings.hints.min_ratio,
-                max_fluency_loss: settings.hints.max_fluency_loss,
-                ..editing::HintThresholds::default()
-            };
-            // The word choice a hint would offer here (stage 1 of the hints, no model run).
-            let word_choice =
-                editing::hint_candidates(&analysis, &refs, &corpora.params, &thresholds)
-                    .into_iter()
-                    .find(|c| {
-                        c.word.bytes == analysed.bytes && c.kind == editing::HintKind::WordChoice
-                    });
-            if let Some(candidate) = word_choice.filter(|c| {
-                usage
-                    .preferred
-                    .as_ref()
-                    .is_none_or(|p| p.word != c.preferred)
-            }) {
-                let support: Vec<_> = candidate
-                    .support
-                    .iter()
-                    .take(MAX_SUPPORT)
-                    .cloned()
-                    .collect();
-                markdown.push_str(&variant_markdown(
-                    written,
-                    editing::HintKind::WordChoice,
-                    &candidate.preferred,
-                    (candidate.written_count, candidate.preferred_count),
-                    &support,
-                ));
-            }
-            if let Some((kind, house, written_count, house_count, support)) =
-                editing::house_variant(&analysis, analysed, &refs, MAX_SUPPORT)
-            {
-                markdown.push_str(&variant_markdown(
-                    written,
-                    kind,
-                    &house,
-                    (written_count, house_count),
-                    &support,
-                ));
-            }
-            markdown
-        }
-        None => return None, // the block's first word: no context to judge it by
-    };
     Some(Hover {
         contents: HoverContents::Markup(MarkupContent {
             kind: MarkupKind::Markdown,
             value: markdown,
         }),
-        range: Some(snapshot.lines.range(text, word)),
+        range: Some(snapshot.range(usage.word)),
     })
 }
 
@@ -113,37 +43,34 @@ fn times(count: u32) -> String {
     }
 }
 
-fn variant_markdown(
-    written: &str,
-    kind: editing::HintKind,
-    house: &str,
-    (written_count, house_count): (u32, u32),
-    support: &[precedent_engine::evidence::SupportingSentence],
-) -> String {
-    let (what, here) = match kind {
-        editing::HintKind::Spelling => ("spells it", ""),
-        editing::HintKind::Capitalisation => ("writes", ""),
-        editing::HintKind::WordChoice => ("writes", " here"),
+fn variant_markdown(written: &str, variant: &VariantNote) -> String {
+    let (what, here) = match variant.kind {
+        HintKind::Spelling => ("spells it", ""),
+        HintKind::Capitalisation => ("writes", ""),
+        HintKind::WordChoice => ("writes", " here"),
     };
     let mut out = format!(
         "\n**The corpus {what} *{}*{here}** ({}; *{}* {}):\n\n",
-        escape(house),
-        times(house_count),
+        escape(&variant.house),
+        times(variant.house_count),
         escape(written),
-        times(written_count)
+        times(variant.written_count)
     );
-    for sentence in support {
+    for sentence in &variant.support {
         out.push_str(&evidence_markdown(sentence));
         out.push('\n');
     }
     out
 }
 
-fn usage_markdown(
-    written: &str,
-    usage: &editing::Usage,
-    corpora: &[&precedent_engine::knnlm::CorpusIndex],
-) -> String {
+fn usage_markdown(word: &WordUsage) -> String {
+    let WordUsage {
+        written,
+        usage,
+        written_count,
+        preferred_count,
+        ..
+    } = word;
     let mut out = String::new();
     let w = &usage.written;
     out.push_str(&format!(
@@ -171,9 +98,9 @@ fn usage_markdown(
             c.lm_probability,
             c.knn_probability,
             escape(&preferred.word),
-            times(editing::corpus_count(corpora, &preferred.word)),
+            times(preferred_count.unwrap_or(0)),
             escape(written),
-            times(editing::corpus_count(corpora, written)),
+            times(*written_count),
         ));
         for sentence in &preferred.support {
             out.push_str(&evidence_markdown(sentence));

@@ -1,4 +1,4 @@
-//! One module per LSP feature: each turns engine results into lsp-types.
+//! One module per LSP feature: each turns the assistant's answers into lsp-types.
 
 pub mod code_action;
 pub mod completion;
@@ -10,18 +10,30 @@ use std::sync::Arc;
 
 use precedent_engine::evidence::SupportingSentence;
 
+use precedent_engine::assist::{Assistant, Corpora};
+use precedent_engine::editing::HintThresholds;
+
 use crate::config::Settings;
 use crate::documents::Snapshot;
-use crate::engine::{Corpora, Engine};
 
 /// What a request about one document (completion, hover) works with.
 pub struct DocumentRequest {
-    pub engine: Arc<Engine>,
+    pub assistant: Arc<Assistant>,
     pub snapshot: Arc<Snapshot>,
     pub settings: Arc<Settings>,
     pub corpora: Corpora,
     /// Is the document still at the snapshot's version?
     pub is_current: Box<dyn Fn() -> bool + Send>,
+}
+
+/// The hint thresholds the settings ask for.
+pub fn hint_thresholds(settings: &Settings) -> HintThresholds {
+    HintThresholds {
+        min_preferred_probability: settings.hints.min_preferred_probability,
+        min_ratio: settings.hints.min_ratio,
+        max_fluency_loss: settings.hints.max_fluency_loss,
+        ..HintThresholds::default()
+    }
 }
 
 /// A supporting sentence as one Markdown list item: file:line, the sentence with the

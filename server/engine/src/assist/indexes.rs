@@ -1,0 +1,221 @@
+//! The corpus indexes the assistant serves from: each opened on first use, reopened when its
+//! file is replaced (the old one kept serving if the new one cannot be opened), and the set
+//! of them one document retrieves from.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::caches::AnalysisCache;
+use super::Assistant;
+use crate::datastore::Datastore;
+use crate::indexer::Encoding;
+use crate::knnlm::{CorpusIndex, KnnOverrides, KnnParams};
+use crate::search::{NeighbourIndex, SearchOptions};
+
+/// A corpus index opened for queries.
+pub struct LoadedIndex {
+    pub path: PathBuf,
+    pub corpus: CorpusIndex,
+    pub loaded_at: SystemTime,
+    pub documents: usize,
+    /// How its documents were read and windowed (from its metadata, read once at load).
+    pub encoding: Encoding,
+    file: FileIdentity,
+}
+
+/// What tells a file apart from the one it replaced: a rebuild renames a new file over the
+/// index (a new inode); a copy over it changes its length or time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct FileIdentity {
+    device: u64,
+    inode: u64,
+    length: u64,
+    modified: Option<SystemTime>,
+}
+
+impl FileIdentity {
+    /// `Err` says why the path cannot be an index file: missing, or not a regular file
+    /// (a FIFO would block the open, a directory cannot be mapped).
+    fn of(path: &Path) -> Result<FileIdentity, String> {
+        let metadata = std::fs::metadata(path)
+            .map_err(|e| format!("cannot access index {}: {e}", path.display()))?;
+        if !metadata.is_file() {
+            return Err(format!(
+                "{} is not a regular file, so not an index",
+                path.display()
+            ));
+        }
+        #[cfg(unix)]
+        let (device, inode) = {
+            use std::os::unix::fs::MetadataExt;
+            (metadata.dev(), metadata.ino())
+        };
+        #[cfg(not(unix))]
+        let (device, inode) = (0, 0);
+        Ok(FileIdentity {
+            device,
+            inode,
+            length: metadata.len(),
+            modified: metadata.modified().ok(),
+        })
+    }
+}
+
+/// One index path: the index serving it, and the last file there that could not be opened
+/// (not tried again until the file changes).
+#[derive(Default)]
+pub(super) struct IndexSlot {
+    serving: Option<Arc<LoadedIndex>>,
+    refused: Option<(Result<FileIdentity, String>, String)>,
+}
+
+/// What happened to an index path when it was looked up.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IndexNews {
+    /// Its file was replaced and the new index now serves.
+    Reloaded(PathBuf),
+    /// It cannot be opened: why, and since when the older index still serving it was loaded
+    /// (if one is).
+    Problem {
+        error: String,
+        still_serving_since: Option<SystemTime>,
+    },
+}
+
+/// The corpora one document retrieves from, and the parameters in force.
+#[derive(Clone)]
+pub struct Corpora {
+    pub indexes: Vec<Arc<LoadedIndex>>,
+    pub params: KnnParams,
+    /// Whether the corpus kept the text of inline code, so the document's prose must too
+    /// (the first index's setting, like the parameters).
+    pub keep_inline_code: bool,
+    /// Identifies the indexes and k: analyses made with other corpora are not reused.
+    pub key: u64,
+}
+
+impl Corpora {
+    pub fn refs(&self) -> Vec<&CorpusIndex> {
+        self.indexes.iter().map(|i| &i.corpus).collect()
+    }
+}
+
+impl Assistant {
+    /// The index at `path`, opened on first use and again whenever its file is replaced; the
+    /// swap is atomic (requests under way keep the index they started with). A replacement
+    /// that cannot be opened leaves the previous index serving, and says so.
+    fn index(&self, path: &Path) -> (Option<Arc<LoadedIndex>>, Option<IndexNews>) {
+        let file = FileIdentity::of(path);
+        let (serving, refused) = {
+            let indexes = self.indexes.lock().unwrap();
+            let slot = indexes.get(path);
+            let serving = slot.and_then(|s| s.serving.clone());
+            let refused = slot
+                .and_then(|s| s.refused.as_ref())
+                .filter(|(refused_file, _)| *refused_file == file)
+                .map(|(_, error)| error.clone());
+            (serving, refused)
+        };
+        if let Some(index) = serving.as_ref().filter(|i| Ok(i.file) == file) {
+            return (Some(index.clone()), None);
+        }
+        let opened = match refused {
+            Some(error) => Err(error),
+            None => file.clone().and_then(|file| self.open_index(path, file)),
+        };
+        let mut indexes = self.indexes.lock().unwrap();
+        let slot = indexes.entry(path.to_path_buf()).or_default();
+        match opened {
+            Ok(index) => {
+                let reloaded = slot.serving.replace(index.clone()).is_some();
+                slot.refused = None;
+                drop(indexes);
+                if !reloaded {
+                    return (Some(index), None);
+                }
+                // Analyses made with the old index are never asked for again: free them now.
+                *self.analyses.lock().unwrap() = AnalysisCache::default();
+                self.substitutions.lock().unwrap().clear();
+                (Some(index), Some(IndexNews::Reloaded(path.to_path_buf())))
+            }
+            Err(error) => {
+                slot.refused = Some((file, error.clone()));
+                let problem = IndexNews::Problem {
+                    error,
+                    still_serving_since: slot.serving.as_ref().map(|old| old.loaded_at),
+                };
+                (slot.serving.clone(), Some(problem))
+            }
+        }
+    }
+
+    /// Why the file now at `path` is not the index serving it, if it could not be opened.
+    pub fn refused_replacement(&self, path: &Path) -> Option<String> {
+        let indexes = self.indexes.lock().unwrap();
+        let slot = indexes.get(path)?;
+        slot.serving.as_ref()?;
+        slot.refused.as_ref().map(|(_, error)| error.clone())
+    }
+
+    fn open_index(&self, path: &Path, file: FileIdentity) -> Result<Arc<LoadedIndex>, String> {
+        let store = Datastore::open(path, Some(&self.model.manifest().fingerprint))
+            .map_err(|e| e.to_string())?;
+        let documents = store.document_count();
+        let params = KnnParams::from_metadata(store.metadata());
+        let encoding = Encoding::from_metadata(store.metadata());
+        let index = NeighbourIndex::new(Arc::new(store), SearchOptions::default())
+            .map_err(|e| e.to_string())?;
+        let loaded = Arc::new(LoadedIndex {
+            path: path.to_path_buf(),
+            corpus: CorpusIndex::new(index, params),
+            loaded_at: SystemTime::now(),
+            documents,
+            encoding,
+            file,
+        });
+        tracing::info!(index = %path.display(), entries = loaded.corpus.store().len(), "opened index");
+        Ok(loaded)
+    }
+
+    /// The corpora `paths` with the parameters: overrides, else the first index's tuned
+    /// values, else the defaults. Indexes that cannot be opened are left out; what changed
+    /// (a reload, a problem) is in the news.
+    pub fn corpora(
+        &self,
+        paths: &[PathBuf],
+        overrides: &KnnOverrides,
+    ) -> (Corpora, Vec<IndexNews>) {
+        let mut indexes = Vec::new();
+        let mut news = Vec::new();
+        for path in paths {
+            let (index, event) = self.index(path);
+            indexes.extend(index);
+            news.extend(event);
+        }
+        let params = indexes
+            .first()
+            .map(|i| i.corpus.params.clone())
+            .unwrap_or_default()
+            .with_overrides(overrides);
+        let keep_inline_code = indexes.first().is_some_and(|i| i.encoding.keep_inline_code);
+        let mut hasher = DefaultHasher::new();
+        for index in &indexes {
+            index.path.hash(&mut hasher);
+            index.loaded_at.hash(&mut hasher);
+        }
+        params.k.hash(&mut hasher);
+        let key = hasher.finish();
+        (
+            Corpora {
+                indexes,
+                params,
+                keep_inline_code,
+                key,
+            },
+            news,
+        )
+    }
+}
