@@ -76,6 +76,8 @@ pub struct KnnOverrides {
     pub temperature: Option<f32>,
     pub document_cache: Option<bool>,
     pub cache_skip_recent: Option<usize>,
+    /// `Some(false)`: the global λ even where the index has a distance-dependent λ table.
+    pub adaptive_lambda: Option<bool>,
 }
 
 impl KnnParams {
@@ -96,6 +98,9 @@ impl KnnParams {
         }
         if let Some(skip) = overrides.cache_skip_recent {
             self.cache_skip_recent = skip;
+        }
+        if overrides.adaptive_lambda == Some(false) {
+            self.adaptive_lambda = None;
         }
         self
     }

@@ -14,7 +14,7 @@ use precedent_engine::lexicon::Lexicon;
 use precedent_engine::random::SplitMix64;
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::suggest::{open_index, KnnOverrides};
+use super::suggest::{open_index, KnnArgs};
 use crate::options::GlobalOptions;
 
 /// House-style violations caught, per kind, and false alarms per 1,000 words
@@ -84,7 +84,7 @@ struct CommonArgs {
     min_count_ratio: Option<f32>,
 
     #[command(flatten)]
-    knn: KnnOverrides,
+    knn: KnnArgs,
 }
 
 /// What a planted word imitates.

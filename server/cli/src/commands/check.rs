@@ -2,15 +2,14 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
+use precedent_engine::assist::{Assistant, HintOptions, IndexNews, OpenDocument};
 use precedent_engine::corpus;
-use precedent_engine::editing::{self, HintPass, HintThresholds};
-use precedent_engine::indexer::Encoding;
+use precedent_engine::editing::{self, HintThresholds};
 use precedent_lsp::config::{self, Layer, Settings};
 use serde_json::json;
 
-use super::suggest::{open_index, KnnOverrides};
+use super::suggest::KnnArgs;
 use crate::options::GlobalOptions;
 
 /// Check files against the team's corpus: the editor's word-choice hints, for CI
@@ -47,7 +46,7 @@ pub struct Args {
     format: OutputFormat,
 
     #[command(flatten)]
-    knn: KnnOverrides,
+    knn: KnnArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -81,35 +80,26 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
             config::WORKSPACE_FILE
         );
     }
-    let model = global.load_model()?;
-    let corpora = index_paths
-        .iter()
-        .map(|path| {
-            open_index(&model, path, &args.knn)
-                .with_context(|| format!("cannot open the index {}", path.display()))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let refs: Vec<_> = corpora.iter().collect();
-    let params = &corpora[0].params;
+    let assistant = Assistant::new(global.load_model()?);
+    let (corpora, news) = assistant.corpora(&index_paths, &args.knn.overrides());
+    for event in news {
+        if let IndexNews::Problem { error, .. } = event {
+            anyhow::bail!("{error}");
+        }
+    }
     // Read the files as the first index's documents were read, as the editor does.
-    let corpus_config = Encoding::from_metadata(corpora[0].store().metadata()).corpus_config();
+    let corpus_config = corpora.indexes[0].encoding.corpus_config();
     let documents = corpus::read_corpus(&args.paths, &corpus_config)?;
     for warning in &documents.warnings {
         tracing::warn!("{warning}");
     }
-    let thresholds = HintThresholds {
-        min_preferred_probability: settings.hints.min_preferred_probability,
-        min_ratio: settings.hints.min_ratio,
-        max_fluency_loss: settings.hints.max_fluency_loss,
-        ..HintThresholds::default()
-    };
-    let context = model.new_context();
-    let pass = HintPass {
-        context: &context,
-        corpora: &refs,
-        params,
-        thresholds: &thresholds,
-        max_support: 1,
+    let options = HintOptions {
+        thresholds: HintThresholds {
+            min_preferred_probability: settings.hints.min_preferred_probability,
+            min_ratio: settings.hints.min_ratio,
+            max_fluency_loss: settings.hints.max_fluency_loss,
+            ..HintThresholds::default()
+        },
         max_per_document: settings.hints.max_per_document,
     };
     let bar = ProgressBar::new(documents.documents.len() as u64).with_style(
@@ -120,17 +110,32 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
     let mut report = Vec::new();
     for document in &documents.documents {
         bar.set_message(document.path().display().to_string());
-        let hints = pass.document_hints(document, &mut |_, _| {})?;
+        let path = document.path();
+        // The editor's path: the file's source text read as an open document.
+        let source = std::fs::read(path)?;
+        let open = OpenDocument::new(
+            path.display().to_string(),
+            path.to_path_buf(),
+            document.format(),
+            0,
+            String::from_utf8_lossy(&source).into_owned(),
+            None,
+        );
+        let hints = assistant
+            .document_hints(&open, &corpora, &options, &|_, _| false, &|| false)
+            .ok_or_else(|| {
+                anyhow::anyhow!("the model failed on {} (see the log)", path.display())
+            })?;
         found += hints.len();
         for placed in hints {
             let hint = &placed.hint;
-            let path = document.path().display();
+            let path = path.display();
             match args.format {
                 OutputFormat::Text => bar.suspend(|| {
                     println!(
                         "{path}:{}:{}: {} \u{2192} {} [{}] {}",
-                        placed.source.line,
-                        placed.source.column,
+                        placed.position.line,
+                        placed.position.column,
                         hint.written,
                         hint.preferred,
                         hint.kind.name(),
@@ -139,8 +144,8 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
                 }),
                 OutputFormat::Json => report.push(json!({
                     "path": path.to_string(),
-                    "line": placed.source.line,
-                    "column": placed.source.column,
+                    "line": placed.position.line,
+                    "column": placed.position.column,
                     "written": hint.written,
                     "preferred": hint.preferred,
                     "kind": hint.kind.name(),

@@ -8,7 +8,9 @@ use precedent_engine::indexer::{self, IndexOptions};
 use precedent_engine::paths::DataDir;
 
 use super::setup;
-use super::suggest::{self, KnnOverrides};
+use precedent_engine::assist::Assistant;
+
+use super::suggest::{self, KnnArgs};
 use crate::options::GlobalOptions;
 
 /// Set up (first run only), index a sample corpus and show suggestions with evidence
@@ -78,10 +80,11 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
         report.entries,
         report.encoded_tokens
     );
-    let corpus = suggest::open_index(&model, &index_path, &KnnOverrides::default())?;
+    let assistant = Assistant::new(model);
+    let corpora = suggest::open_corpora(&assistant, &index_path, &KnnArgs::default())?;
     println!(
         "kNN-LM: k = {}, λ = {}, T = {} (untuned defaults; `precedent eval --tune --save` fits them to a corpus)\n",
-        corpus.params.k, corpus.params.lambda, corpus.params.temperature
+        corpora.params.k, corpora.params.lambda, corpora.params.temperature
     );
     let texts: Vec<&str> = if args.texts.is_empty() {
         SAMPLE_TEXTS.to_vec()
@@ -89,7 +92,7 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
         args.texts.iter().map(String::as_str).collect()
     };
     for text in texts {
-        let suggestions = suggest::suggest_for_text(&model, &corpus, text, 5)?;
+        let suggestions = suggest::suggest_for_text(&assistant, &corpora, text, 5)?;
         print!("{}", suggest::render(text, &suggestions));
         println!();
     }

@@ -7,7 +7,7 @@ use precedent_engine::evaluate::{self, EvalOptions};
 use precedent_engine::indexer::Encoding;
 use precedent_engine::knnlm::KnnParams;
 
-use super::suggest::{open_index, KnnOverrides};
+use super::suggest::{open_index, KnnArgs};
 use crate::options::GlobalOptions;
 
 /// Measure how much the index improves the model on held-out documents
@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(long, requires = "tune")]
     pub save: bool,
     #[command(flatten)]
-    pub knn: KnnOverrides,
+    pub knn: KnnArgs,
     /// Print one JSON object
     #[arg(long)]
     pub json: bool,

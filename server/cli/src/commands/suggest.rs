@@ -4,10 +4,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use precedent_engine::assist::{Assistant, Corpora, IndexNews, OpenDocument};
+use precedent_engine::corpus::Format;
 use precedent_engine::datastore::Datastore;
-use precedent_engine::editing::{self, Completion, CompletionOptions, CompletionQuery};
+use precedent_engine::editing::{Completion, CompletionOptions};
 use precedent_engine::evidence::SupportingSentence;
-use precedent_engine::knnlm::{CorpusIndex, DocumentCache, KnnParams};
+use precedent_engine::knnlm::{CorpusIndex, KnnOverrides, KnnParams};
 use precedent_engine::lm::LanguageModel;
 use precedent_engine::search::{NeighbourIndex, SearchOptions};
 
@@ -35,7 +37,7 @@ pub struct Args {
     #[arg(long, short = 'n', default_value_t = 5)]
     pub count: usize,
     #[command(flatten)]
-    pub knn: KnnOverrides,
+    pub knn: KnnArgs,
     /// Print one JSON object instead of text
     #[arg(long)]
     pub json: bool,
@@ -43,7 +45,7 @@ pub struct Args {
 
 /// Command-line overrides of the index's kNN-LM parameters.
 #[derive(clap::Args, Clone, Default)]
-pub struct KnnOverrides {
+pub struct KnnArgs {
     /// Neighbours retrieved from the corpus
     #[arg(long)]
     pub k: Option<usize>,
@@ -73,19 +75,21 @@ fn parse_unit(text: &str) -> Result<f32, String> {
     }
 }
 
-impl KnnOverrides {
-    pub fn apply(&self, params: KnnParams) -> KnnParams {
-        let mut params = params.with_overrides(&precedent_engine::knnlm::KnnOverrides {
+impl KnnArgs {
+    /// The overrides of the index's parameters these options ask for.
+    pub fn overrides(&self) -> KnnOverrides {
+        KnnOverrides {
             k: self.k,
             lambda: self.lambda,
             temperature: self.temperature,
             document_cache: self.no_document_cache.then_some(false),
             cache_skip_recent: self.cache_skip_recent,
-        });
-        if self.no_adaptive_lambda {
-            params.adaptive_lambda = None;
+            adaptive_lambda: self.no_adaptive_lambda.then_some(false),
         }
-        params
+    }
+
+    pub fn apply(&self, params: KnnParams) -> KnnParams {
+        params.with_overrides(&self.overrides())
     }
 }
 
@@ -93,7 +97,7 @@ impl KnnOverrides {
 pub fn open_index(
     model: &LanguageModel,
     path: &Path,
-    overrides: &KnnOverrides,
+    overrides: &KnnArgs,
 ) -> anyhow::Result<CorpusIndex> {
     let store = Datastore::open(path, Some(&model.manifest().fingerprint))?;
     let params = overrides.apply(KnnParams::from_metadata(store.metadata()));
@@ -101,52 +105,58 @@ pub fn open_index(
     Ok(CorpusIndex::new(index, params))
 }
 
-/// Suggestions for the next word after `text`, with the text's own earlier positions as
-/// the document cache: the editor's completions for a cursor after `text` and a space.
+/// Suggestions for the next word after `text`: the editor's completions for a cursor after
+/// `text` and a space, in a plain-text document whose blocks have been analysed (so its own
+/// earlier positions are the document cache, as in the editor).
 pub fn suggest_for_text(
-    model: &LanguageModel,
-    corpus: &CorpusIndex,
+    assistant: &Assistant,
+    corpora: &Corpora,
     text: &str,
     count: usize,
 ) -> anyhow::Result<Vec<Completion>> {
     let text = text.trim_end();
-    let tokens = model.tokenizer().encode(text)?;
-    anyhow::ensure!(!tokens.is_empty(), "the text is empty: nothing to continue");
-    let context = model.new_context();
-    let forward = context.forward(&tokens, 1)?;
-    let mut cache = DocumentCache::new(model.manifest().key_dim);
-    for position in 0..tokens.len() - 1 {
-        cache.push(
-            forward
-                .key_at(position)
-                .context("key of an earlier position")?,
-            tokens[position + 1],
-        );
-    }
-    let query = CompletionQuery {
-        context: &tokens,
-        prefix: "",
-        leading_space: editing::leading_space_after(text.chars().next_back()),
-    };
+    anyhow::ensure!(!text.is_empty(), "the text is empty: nothing to continue");
+    let document = OpenDocument::new(
+        "suggest".into(),
+        PathBuf::from("suggest.txt"),
+        Format::PlainText,
+        0,
+        format!("{text} "),
+        None,
+    );
+    assistant.analyse_document(&document, corpora);
     let options = CompletionOptions {
         max_items: count,
         ..CompletionOptions::default()
     };
-    Ok(editing::complete(
-        &context,
-        &[corpus],
-        Some(&cache),
-        &corpus.params,
-        &query,
-        &options,
-    )?)
+    let cursor = document.text.len();
+    let completions = assistant
+        .completions(&document, corpora, cursor, &options, &|| true)
+        .context("no prose to continue in the text")?;
+    Ok(completions
+        .items
+        .into_iter()
+        .map(|suggested| suggested.completion)
+        .collect())
+}
+
+/// The index at `path` opened by `assistant` with the options' parameters, as the only
+/// corpus.
+pub fn open_corpora(assistant: &Assistant, path: &Path, knn: &KnnArgs) -> anyhow::Result<Corpora> {
+    let (corpora, news) = assistant.corpora(&[path.to_path_buf()], &knn.overrides());
+    for event in news {
+        if let IndexNews::Problem { error, .. } = event {
+            anyhow::bail!("{error}");
+        }
+    }
+    Ok(corpora)
 }
 
 pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
-    let model = global.load_model()?;
-    let corpus = open_index(&model, &args.index, &args.knn)
+    let assistant = Assistant::new(global.load_model()?);
+    let corpora = open_corpora(&assistant, &args.index, &args.knn)
         .with_context(|| format!("cannot use the index {}", args.index.display()))?;
-    let suggestions = suggest_for_text(&model, &corpus, &args.text, args.count)?;
+    let suggestions = suggest_for_text(&assistant, &corpora, &args.text, args.count)?;
     if args.json {
         println!(
             "{}",

@@ -89,6 +89,22 @@ impl Assistant {
         self.analyses.lock().unwrap().latest.remove(document);
     }
 
+    /// Analyses every block of `document`, as the editor's background pass does before the
+    /// writer asks, so that completions draw on the document's own text (the document
+    /// cache) as they do in the editor.
+    pub fn analyse_document(&self, document: &OpenDocument, corpora: &Corpora) {
+        let Some(prose) = document.prose(corpora.keep_inline_code) else {
+            return;
+        };
+        let analyses = (0..prose.blocks.len())
+            .filter_map(|block| {
+                let text = prose.block_text(block);
+                self.analysis(&document.id, corpora, text, Lane::Background, &|| false)
+            })
+            .collect();
+        self.set_latest(&document.id, analyses);
+    }
+
     /// Runs `work` with the document's typing context (completion, hover).
     fn with_typing_context<R>(&self, document: &str, work: impl FnOnce(&Context) -> R) -> R {
         let context = self.context(document);

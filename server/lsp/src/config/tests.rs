@@ -514,7 +514,8 @@ fn a_team_file_resolves_against_its_root() {
                 lambda: Some(0.25),
                 temperature: Some(1.5),
                 document_cache: Some(false),
-                cache_skip_recent: Some(2)
+                cache_skip_recent: Some(2),
+                adaptive_lambda: None
             },
             languages: strings(&["markdown", "plaintext"]),
             file_patterns: FilePatterns::new(vec!["*.txt".into(), format!("{r}/notes/**/*.md")]),
