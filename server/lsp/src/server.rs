@@ -1,31 +1,26 @@
 //! The tower-lsp backend: capabilities, document sync, configuration, and dispatch of each
-//! request to its handler off the async runtime. Shared state lives in [`State`].
+//! request to its handler off the async runtime. Shared state lives in [`State`]; work the
+//! server does on its own in [`crate::background`].
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-use dashmap::DashMap;
-use precedent_engine::lm::{LanguageModel, SessionOptions};
-use precedent_engine::paths::DataDir;
-use precedent_engine::runtime;
 use serde_json::Value;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tower_lsp::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp::lsp_types::*;
 use tower_lsp::{Client, LanguageServer, LspService, Server};
 
-use crate::config::Settings;
+use crate::background::{
+    diagnostics::diagnostics_loop, indexing, model::load_assistant, soft_fail,
+};
 use crate::documents::Snapshot;
-use crate::handlers::code_action::{IGNORE_HERE, IGNORE_IN_WORKSPACE, REINDEX};
-use crate::handlers::status::{rfc3339, IndexStatus, Status};
-use crate::handlers::{code_action, completion, diagnostics, hover, DocumentRequest};
-use crate::ignores::Ignores;
-use crate::settings_store::SettingsStore;
-use crate::{indexing, text, transport};
-use precedent_engine::assist::{Assistant, Corpora, IndexNews};
+use crate::handlers::status::Status;
+use crate::handlers::{code_action, completion, hover, DocumentRequest};
+use crate::protocol::{self, IgnoreArguments, IGNORE_HERE, IGNORE_IN_WORKSPACE, REINDEX};
+use crate::state::{AssistantSlot, State};
+use crate::{text, transport};
 
 /// How `precedent serve` was started.
 #[derive(Clone, Debug, Default)]
@@ -39,7 +34,7 @@ pub struct ServeOptions {
 /// Serves LSP on stdin/stdout until the client exits or its input ends.
 pub async fn serve_stdio(options: ServeOptions) -> transport::Ending {
     let (service, socket) = LspService::build(|client| Backend::new(client, options))
-        .custom_method("precedent/status", Backend::status)
+        .custom_method(protocol::STATUS, Backend::status)
         .finish();
     transport::run(tokio::io::stdin(), tokio::io::stdout(), |input, output| {
         Server::new(input, output, socket).serve(service)
@@ -51,29 +46,6 @@ pub async fn serve_stdio(options: ServeOptions) -> transport::Ending {
 /// with "still loading" (the default model loads in about a second from a warm disk).
 const MODEL_LOAD_WAIT: Duration = Duration::from_secs(30);
 
-pub enum AssistantSlot {
-    Loading,
-    Ready(Arc<Assistant>),
-    Failed(String),
-}
-
-pub struct State {
-    pub client: Client,
-    options: ServeOptions,
-    pub data_dir: Option<DataDir>,
-    pub documents: DashMap<Url, Arc<Snapshot>>,
-    pub settings: RwLock<SettingsStore>,
-    /// Watched: requests that arrive while the model loads wait for it.
-    pub assistant: watch::Sender<AssistantSlot>,
-    ignores: Mutex<HashMap<Option<PathBuf>, Ignores>>,
-    diagnostics_queue: mpsc::UnboundedSender<Url>,
-    pub indexing: AtomicBool,
-    pub last_update: Mutex<Option<SystemTime>>,
-    shown: Mutex<HashSet<String>>,
-    capabilities: RwLock<ClientCapabilities>,
-    registering_watchers: tokio::sync::Mutex<()>,
-}
-
 pub struct Backend {
     state: Arc<State>,
 }
@@ -81,22 +53,7 @@ pub struct Backend {
 impl Backend {
     fn new(client: Client, options: ServeOptions) -> Backend {
         let (queue, inbox) = mpsc::unbounded_channel();
-        let data_dir = DataDir::from_env().ok();
-        let state = Arc::new(State {
-            client,
-            options,
-            data_dir,
-            documents: DashMap::new(),
-            settings: RwLock::new(SettingsStore::default()),
-            assistant: watch::Sender::new(AssistantSlot::Loading),
-            ignores: Mutex::new(HashMap::new()),
-            diagnostics_queue: queue,
-            indexing: AtomicBool::new(false),
-            last_update: Mutex::new(None),
-            shown: Mutex::new(HashSet::new()),
-            capabilities: RwLock::new(ClientCapabilities::default()),
-            registering_watchers: tokio::sync::Mutex::new(()),
-        });
+        let state = Arc::new(State::new(client, options, queue));
         tokio::spawn(diagnostics_loop(state.clone(), inbox));
         Backend { state }
     }
@@ -106,338 +63,6 @@ impl Backend {
     async fn status(&self) -> Result<Status> {
         Ok(self.state.status())
     }
-}
-
-impl State {
-    pub fn assistant(&self) -> Option<Arc<Assistant>> {
-        match &*self.assistant.borrow() {
-            AssistantSlot::Ready(assistant) => Some(assistant.clone()),
-            _ => None,
-        }
-    }
-
-    pub fn settings_for(&self, path: Option<&Path>) -> Arc<Settings> {
-        self.settings.read().unwrap().settings_for(path)
-    }
-
-    /// Where the server writes the index of the `corpus` folders of `root`'s settings.
-    pub fn corpus_index_path(&self, settings: &Settings, root: Option<&Path>) -> Option<PathBuf> {
-        if settings.corpus.is_empty() {
-            return None;
-        }
-        if let Some(path) = &settings.corpus_index_path {
-            return Some(path.clone());
-        }
-        let root_name = root.map(|r| r.display().to_string()).unwrap_or_default();
-        let data_dir = self.data_dir.as_ref()?;
-        Some(data_dir.root().join("indexes").join(format!(
-            "{}.index",
-            crate::ignores::sentence_fingerprint(&root_name)
-        )))
-    }
-
-    /// Settings and corpora for a document; reports unusable indexes once.
-    fn context_for(&self, snapshot: &Snapshot) -> Option<(Arc<Assistant>, Arc<Settings>, Corpora)> {
-        let assistant = self.assistant()?;
-        let path = snapshot.path();
-        let (settings, root) = {
-            let store = self.settings.read().unwrap();
-            let settings = store.settings_for(path.as_deref());
-            let root = store.root_of(path.as_deref()).map(Path::to_path_buf);
-            (settings, root)
-        };
-        if !settings.applies_to(&snapshot.language_id, path.as_deref()) {
-            return None;
-        }
-        let corpus_index = self.corpus_index_path(&settings, root.as_deref());
-        let paths = index_paths(&settings, corpus_index.as_deref());
-        let (corpora, news) = assistant.corpora(&paths, &settings.knn);
-        self.tell(news);
-        Some((assistant, settings, corpora))
-    }
-
-    /// Passes on what happened to the indexes: a reload updates the status and the hints; a
-    /// problem is shown once.
-    fn tell(&self, news: Vec<IndexNews>) {
-        let mut reloaded = false;
-        for event in news {
-            match event {
-                IndexNews::Reloaded(path) => {
-                    tracing::info!(index = %path.display(), "index replaced; reloaded");
-                    reloaded = true;
-                }
-                IndexNews::Problem {
-                    error,
-                    still_serving_since,
-                } => {
-                    let problem = match still_serving_since {
-                        Some(loaded_at) => format!(
-                            "{error}; still serving the index loaded from it at {}",
-                            rfc3339(loaded_at)
-                        ),
-                        None => error,
-                    };
-                    self.show_once(MessageType::WARNING, format!("precedent: {problem}"));
-                }
-            }
-        }
-        if reloaded {
-            *self.last_update.lock().unwrap() = Some(SystemTime::now());
-            self.queue_all_diagnostics();
-            let status = self.status();
-            let client = self.client.clone();
-            tokio::spawn(async move {
-                client.send_notification::<StatusChanged>(status).await;
-            });
-        }
-    }
-
-    /// Looks at every index the settings name now, reloading any whose file was replaced.
-    /// Indexes are also checked as they are used; this is for the events that say a file
-    /// may have changed (reindex, watched files, settings).
-    pub fn refresh_indexes(&self) {
-        let Some(assistant) = self.assistant() else {
-            return;
-        };
-        let store = self.settings.read().unwrap();
-        let mut roots: Vec<Option<PathBuf>> = store.roots().iter().cloned().map(Some).collect();
-        roots.push(None);
-        let settings: Vec<(Arc<Settings>, Option<PathBuf>)> = roots
-            .into_iter()
-            .map(|root| match &root {
-                Some(dir) => (store.settings_for_root(dir), root),
-                None => (store.settings_for(None), None),
-            })
-            .collect();
-        drop(store);
-        for (settings, root) in settings {
-            let corpus_index = self.corpus_index_path(&settings, root.as_deref());
-            let paths = index_paths(&settings, corpus_index.as_deref());
-            let (_, news) = assistant.corpora(&paths, &settings.knn);
-            self.tell(news);
-        }
-    }
-
-    /// Shows `message` in the editor the first time only (and always logs it).
-    pub fn show_once(&self, kind: MessageType, message: String) {
-        tracing::warn!("{message}");
-        if self.shown.lock().unwrap().insert(message.clone()) {
-            let client = self.client.clone();
-            tokio::spawn(async move { client.show_message(kind, message).await });
-        }
-    }
-
-    fn is_current(&self, uri: &Url, version: i32) -> bool {
-        self.documents
-            .get(uri)
-            .is_some_and(|d| d.version() == version)
-    }
-
-    pub fn queue_diagnostics(&self, uri: &Url) {
-        let _ = self.diagnostics_queue.send(uri.clone());
-    }
-
-    pub fn queue_all_diagnostics(&self) {
-        for document in self.documents.iter() {
-            self.queue_diagnostics(document.key());
-        }
-    }
-
-    fn with_ignores<R>(&self, path: Option<&Path>, work: impl FnOnce(&mut Ignores) -> R) -> R {
-        let root = self
-            .settings
-            .read()
-            .unwrap()
-            .root_of(path)
-            .map(Path::to_path_buf);
-        let mut all = self.ignores.lock().unwrap();
-        let ignores = all
-            .entry(root.clone())
-            .or_insert_with(|| match &self.data_dir {
-                Some(dir) => Ignores::load(dir.root(), root.as_deref()),
-                None => Ignores::default(),
-            });
-        work(ignores)
-    }
-
-    pub fn status(&self) -> Status {
-        let (model, model_error, assistant) = match &*self.assistant.borrow() {
-            AssistantSlot::Loading => (None, None, None),
-            AssistantSlot::Ready(assistant) => (
-                Some(assistant.model_name().to_string()),
-                None,
-                Some(assistant.clone()),
-            ),
-            AssistantSlot::Failed(error) => (None, Some(error.clone()), None),
-        };
-        let settings = self.settings_for(None);
-        let mut status = Status {
-            model,
-            model_error,
-            indexing: self.indexing.load(Ordering::SeqCst),
-            last_update: self.last_update.lock().unwrap().map(rfc3339),
-            ..Status::default()
-        };
-        if let Some(assistant) = assistant {
-            let root = self.settings.read().unwrap().roots().first().cloned();
-            let corpus_index = self.corpus_index_path(&settings, root.as_deref());
-            let paths = index_paths(&settings, corpus_index.as_deref());
-            let (corpora, news) = assistant.corpora(&paths, &settings.knn);
-            self.tell(news);
-            status.indexes = corpora
-                .indexes
-                .iter()
-                .map(|index| IndexStatus {
-                    replacement_error: assistant.refused_replacement(&index.path),
-                    ..IndexStatus::of(index)
-                })
-                .collect();
-            let params = &corpora.params;
-            status.k = Some(params.k);
-            // f32 settings shown as the decimals they were written with (0.9, not 0.8999…).
-            status.lambda = Some(shortest(params.lambda));
-            status.temperature = Some(shortest(params.temperature));
-            status.document_cache = Some(params.document_cache);
-            status.document_cache_skip_recent = Some(params.cache_skip_recent);
-        }
-        status
-    }
-
-    pub async fn notify_status(&self) {
-        let status = self.status();
-        self.client.send_notification::<StatusChanged>(status).await;
-    }
-
-    pub fn supports_progress(&self) -> bool {
-        self.capabilities
-            .read()
-            .unwrap()
-            .window
-            .as_ref()
-            .and_then(|w| w.work_done_progress)
-            .unwrap_or(false)
-    }
-
-    fn supports_configuration_request(&self) -> bool {
-        self.capabilities
-            .read()
-            .unwrap()
-            .workspace
-            .as_ref()
-            .and_then(|w| w.configuration)
-            .unwrap_or(false)
-    }
-
-    fn supports_watcher_registration(&self) -> bool {
-        self.capabilities
-            .read()
-            .unwrap()
-            .workspace
-            .as_ref()
-            .and_then(|w| w.did_change_watched_files.as_ref())
-            .and_then(|w| w.dynamic_registration)
-            .unwrap_or(false)
-    }
-
-    fn log_problems(&self, problems: Vec<String>) {
-        for problem in problems {
-            tracing::warn!("{problem}");
-        }
-    }
-
-    /// The `indexPaths` of every root's settings (and of no root's).
-    fn named_index_paths(&self) -> Vec<PathBuf> {
-        let store = self.settings.read().unwrap();
-        let mut paths = store.settings_for(None).index_paths.clone();
-        for root in store.roots() {
-            paths.extend(store.settings_for_root(root).index_paths.iter().cloned());
-        }
-        paths.sort();
-        paths.dedup();
-        paths
-    }
-
-    /// Every corpus folder in the settings of every root (or of no root).
-    pub fn corpus_jobs(&self) -> Vec<indexing::CorpusJob> {
-        let store = self.settings.read().unwrap();
-        let mut roots: Vec<Option<PathBuf>> = store.roots().iter().cloned().map(Some).collect();
-        if roots.is_empty() {
-            roots.push(None);
-        }
-        let mut jobs: Vec<indexing::CorpusJob> = Vec::new();
-        for root in roots {
-            let settings = match &root {
-                Some(root) => store.settings_for_root(root),
-                None => store.settings_for(None),
-            };
-            let Some(out) = self.corpus_index_path(&settings, root.as_deref()) else {
-                continue;
-            };
-            if !jobs.iter().any(|j| j.out == out) {
-                jobs.push(indexing::CorpusJob {
-                    folders: settings.corpus.clone(),
-                    out,
-                });
-            }
-        }
-        jobs
-    }
-
-    async fn register_watchers(&self) {
-        if !self.supports_watcher_registration() {
-            return;
-        }
-        // One at a time: an unregistration must not fall between another's pair.
-        let _registering = self.registering_watchers.lock().await;
-        let mut watchers = vec![FileSystemWatcher {
-            glob_pattern: GlobPattern::String(format!("**/{}", crate::config::WORKSPACE_FILE)),
-            kind: None,
-        }];
-        for job in self.corpus_jobs() {
-            for folder in job.folders {
-                watchers.push(FileSystemWatcher {
-                    glob_pattern: GlobPattern::String(format!("{}/**/*", folder.display())),
-                    kind: None,
-                });
-            }
-        }
-        // A shared index rebuilt by `precedent index` is swapped in when it changes.
-        for path in self.named_index_paths() {
-            watchers.push(FileSystemWatcher {
-                glob_pattern: GlobPattern::String(path.display().to_string()),
-                kind: None,
-            });
-        }
-        let options = DidChangeWatchedFilesRegistrationOptions { watchers };
-        let registration = Registration {
-            id: "precedent-watchers".to_string(),
-            method: "workspace/didChangeWatchedFiles".to_string(),
-            register_options: serde_json::to_value(options).ok(),
-        };
-        let _ = self
-            .client
-            .unregister_capability(vec![Unregistration {
-                id: registration.id.clone(),
-                method: registration.method.clone(),
-            }])
-            .await;
-        if let Err(error) = self.client.register_capability(vec![registration]).await {
-            tracing::warn!(%error, "could not register file watchers");
-        }
-    }
-}
-
-/// An f32 as the f64 with the same shortest decimal form.
-fn shortest(value: f32) -> f64 {
-    value.to_string().parse().unwrap_or(f64::from(value))
-}
-
-/// Server → client: the status changed.
-pub enum StatusChanged {}
-
-impl notification::Notification for StatusChanged {
-    type Params = Status;
-    const METHOD: &'static str = "precedent/statusChanged";
 }
 
 fn roots_of(params: &InitializeParams) -> Vec<PathBuf> {
@@ -647,12 +272,6 @@ impl LanguageServer for Backend {
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<Value>> {
         let argument = params.arguments.first().cloned().unwrap_or(Value::Null);
-        let text = |key: &str| {
-            argument
-                .get(key)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
         match params.command.as_str() {
             REINDEX => {
                 self.refresh_indexes().await;
@@ -669,14 +288,22 @@ impl LanguageServer for Backend {
                 }
             }
             IGNORE_HERE | IGNORE_IN_WORKSPACE => {
-                let (Some(uri), Some(word)) = (text("uri"), text("word")) else {
-                    tracing::warn!(command = %params.command, "missing arguments");
-                    return Ok(None);
+                let IgnoreArguments {
+                    uri,
+                    word,
+                    sentence_fingerprint,
+                } = match serde_json::from_value(argument) {
+                    Ok(arguments) => arguments,
+                    Err(error) => {
+                        tracing::warn!(command = %params.command, %error, "bad arguments");
+                        return Ok(None);
+                    }
                 };
                 let path = Url::parse(&uri).ok().and_then(|u| u.to_file_path().ok());
                 let saved = self.state.with_ignores(path.as_deref(), |ignores| {
                     if params.command == IGNORE_HERE {
-                        ignores.ignore_here(&uri, &word, &text("sentence").unwrap_or_default());
+                        let fingerprint = sentence_fingerprint.unwrap_or_default();
+                        ignores.ignore_here(&uri, &word, &fingerprint);
                     } else {
                         ignores.ignore_in_workspace(&word);
                     }
@@ -768,17 +395,6 @@ async fn settings_changed(state: &Arc<State>) {
     }
 }
 
-/// A panic in a handler becomes a logged error and an empty answer, never a crash.
-fn soft_fail<T>(result: std::result::Result<T, tokio::task::JoinError>) -> Option<T> {
-    match result {
-        Ok(value) => Some(value),
-        Err(error) => {
-            tracing::error!(%error, "handler failed");
-            None
-        }
-    }
-}
-
 fn capabilities() -> ServerCapabilities {
     ServerCapabilities {
         text_document_sync: Some(TextDocumentSyncCapability::Options(
@@ -799,11 +415,7 @@ fn capabilities() -> ServerCapabilities {
             ..CodeActionOptions::default()
         })),
         execute_command_provider: Some(ExecuteCommandOptions {
-            commands: vec![
-                REINDEX.to_string(),
-                IGNORE_HERE.to_string(),
-                IGNORE_IN_WORKSPACE.to_string(),
-            ],
+            commands: protocol::COMMANDS.map(str::to_string).to_vec(),
             ..ExecuteCommandOptions::default()
         }),
         workspace: Some(WorkspaceServerCapabilities {
@@ -815,114 +427,4 @@ fn capabilities() -> ServerCapabilities {
         }),
         ..ServerCapabilities::default()
     }
-}
-
-/// Loads ONNX Runtime and the model off the runtime; a failure is shown once and the
-/// server goes on answering (with nothing).
-async fn load_assistant(state: &Arc<State>) {
-    let model_dir = state
-        .options
-        .model_dir
-        .clone()
-        .or_else(|| state.settings_for(None).model_path.clone());
-    let threads = state.options.threads.max(1);
-    let data_dir = state.data_dir.clone();
-    let loaded =
-        tokio::task::spawn_blocking(move || -> std::result::Result<LanguageModel, String> {
-            let runtime = runtime::init().map_err(|e| e.to_string())?;
-            let dir = match model_dir {
-                Some(dir) => dir,
-                None => data_dir
-                    .ok_or("no data directory (set PRECEDENT_HOME)")?
-                    .default_model_dir(),
-            };
-            LanguageModel::load(
-                &runtime,
-                &dir,
-                SessionOptions {
-                    intra_threads: threads,
-                    ..SessionOptions::default()
-                },
-            )
-            .map_err(|e| e.to_string())
-        })
-        .await;
-    let slot = match loaded {
-        Ok(Ok(model)) => {
-            // Decode the vocabulary now rather than on the first keystroke.
-            let warm = model.clone();
-            tokio::task::spawn_blocking(move || warm.tokenizer().token_texts().len());
-            AssistantSlot::Ready(Arc::new(Assistant::new(model)))
-        }
-        Ok(Err(error)) => AssistantSlot::Failed(error),
-        Err(error) => AssistantSlot::Failed(error.to_string()),
-    };
-    if let AssistantSlot::Failed(error) = &slot {
-        state.show_once(
-            MessageType::ERROR,
-            format!("precedent: cannot load the language model: {error}"),
-        );
-    }
-    state.assistant.send_replace(slot);
-    *state.last_update.lock().unwrap() = Some(SystemTime::now());
-    state.notify_status().await;
-    state.queue_all_diagnostics();
-}
-
-/// Publishes hints for documents as they change, one document at a time, newest text only.
-async fn diagnostics_loop(state: Arc<State>, mut inbox: mpsc::UnboundedReceiver<Url>) {
-    while let Some(first) = inbox.recv().await {
-        // Let the notifications of one editor action (they come within a few ms) settle into
-        // one run. Typing is slower than this; a run for an outdated version stops at its
-        // next model call, and a keystroke's completion interrupts its model call.
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        let mut pending = vec![first];
-        while let Ok(uri) = inbox.try_recv() {
-            if !pending.contains(&uri) {
-                pending.push(uri);
-            }
-        }
-        for uri in pending {
-            let Some(snapshot) = state.documents.get(&uri).map(|d| d.clone()) else {
-                continue;
-            };
-            let worker = state.clone();
-            let run = snapshot.clone();
-            let result = tokio::task::spawn_blocking(move || {
-                // No model yet: nothing to publish; it is queued again once the model loads.
-                worker.assistant()?;
-                let Some((assistant, settings, corpora)) = worker.context_for(&run) else {
-                    return Some(Vec::new());
-                };
-                let path = run.path();
-                let cancelled = || !worker.is_current(&run.uri, run.version());
-                let ignores = worker.with_ignores(path.as_deref(), |ignores| ignores.clone());
-                diagnostics::diagnostics(
-                    &assistant, &run, &settings, &corpora, &ignores, &cancelled,
-                )
-            })
-            .await;
-            let Some(Some(diagnostics)) = soft_fail(result) else {
-                continue; // cancelled: the newer version is queued already
-            };
-            if state.is_current(&uri, snapshot.version()) {
-                state
-                    .client
-                    .publish_diagnostics(uri, diagnostics, Some(snapshot.version()))
-                    .await;
-            }
-        }
-    }
-}
-
-/// The indexes a document retrieves from: the settings' `indexPaths`, then the workspace's
-/// own corpus index if it has been built.
-fn index_paths(settings: &Settings, corpus_index: Option<&Path>) -> Vec<PathBuf> {
-    let mut paths = settings.index_paths.clone();
-    if let Some(path) = corpus_index.filter(|p| p.is_file()) {
-        if !paths.iter().any(|p| p == path) {
-            paths.push(path.to_path_buf());
-        }
-    }
-    paths
 }

@@ -2,17 +2,13 @@
 
 use std::collections::HashMap;
 
-use serde_json::{json, Value};
 use tower_lsp::lsp_types::{
     CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams, Command, Diagnostic,
     TextEdit, WorkspaceEdit,
 };
 
 use super::diagnostics::{CODES, SOURCE};
-
-pub const IGNORE_HERE: &str = "precedent.ignoreHere";
-pub const IGNORE_IN_WORKSPACE: &str = "precedent.ignoreInWorkspace";
-pub const REINDEX: &str = "precedent.reindex";
+use crate::protocol::{HintData, IgnoreArguments, IGNORE_HERE, IGNORE_IN_WORKSPACE};
 
 pub fn code_actions(params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
     let mut actions = Vec::new();
@@ -20,13 +16,19 @@ pub fn code_actions(params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
         let ours = diagnostic.source.as_deref() == Some(SOURCE)
             && matches!(&diagnostic.code,
                 Some(tower_lsp::lsp_types::NumberOrString::String(code)) if CODES.contains(&code.as_str()));
-        let Some(data) = diagnostic.data.as_ref().filter(|_| ours) else {
+        let Some(data) = diagnostic.data.clone().filter(|_| ours) else {
             continue;
         };
-        let (Some(word), Some(preferred)) = (text(data, "word"), text(data, "preferred")) else {
+        let Ok(HintData {
+            word,
+            preferred,
+            sentence_fingerprint,
+            ..
+        }) = serde_json::from_value(data)
+        else {
             continue;
         };
-        let replacement = match_case(word, preferred);
+        let replacement = match_case(&word, &preferred);
         let edit = WorkspaceEdit {
             changes: Some(HashMap::from([(
                 params.text_document.uri.clone(),
@@ -44,8 +46,16 @@ pub fn code_actions(params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
             None,
             true,
         ));
-        let uri = params.text_document.uri.as_str();
-        let sentence = text(data, "sentence").unwrap_or_default();
+        let uri = params.text_document.uri.to_string();
+        let arguments = |sentence_fingerprint: Option<String>| {
+            serde_json::to_value(IgnoreArguments {
+                uri: uri.clone(),
+                word: word.clone(),
+                sentence_fingerprint,
+            })
+            .ok()
+            .map(|argument| vec![argument])
+        };
         actions.push(action(
             format!("Ignore \u{201c}{word}\u{201d} here"),
             diagnostic,
@@ -53,9 +63,7 @@ pub fn code_actions(params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
             Some(Command {
                 title: format!("Ignore \u{201c}{word}\u{201d} here"),
                 command: IGNORE_HERE.to_string(),
-                arguments: Some(vec![
-                    json!({"uri": uri, "word": word, "sentence": sentence}),
-                ]),
+                arguments: arguments(Some(sentence_fingerprint.clone())),
             }),
             false,
         ));
@@ -66,7 +74,7 @@ pub fn code_actions(params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
             Some(Command {
                 title: format!("Ignore \u{201c}{word}\u{201d} in this workspace"),
                 command: IGNORE_IN_WORKSPACE.to_string(),
-                arguments: Some(vec![json!({"uri": uri, "word": word})]),
+                arguments: arguments(None),
             }),
             false,
         ));
@@ -90,10 +98,6 @@ fn action(
         is_preferred: Some(preferred),
         ..CodeAction::default()
     })
-}
-
-fn text<'v>(data: &'v Value, key: &str) -> Option<&'v str> {
-    data.get(key).and_then(Value::as_str)
 }
 
 /// The preferred word with the written word's capitalisation ("Utilise" → "Use").

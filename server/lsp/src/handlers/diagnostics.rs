@@ -3,13 +3,13 @@
 
 use precedent_engine::assist::{Assistant, Corpora, HintOptions};
 use precedent_engine::editing::{self, HintKind};
-use serde_json::json;
 use tower_lsp::lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString};
 
 use super::hint_thresholds;
 use crate::config::{Settings, Severity};
 use crate::documents::Snapshot;
 use crate::ignores::{sentence_fingerprint, Ignores};
+use crate::protocol::HintData;
 
 pub const SOURCE: &str = "precedent";
 /// The diagnostic code of each kind of hint ("spelling", "capitalisation", "word-choice").
@@ -55,12 +55,13 @@ pub fn diagnostics(
                 code: Some(NumberOrString::String(hint.kind.name().to_string())),
                 source: Some(SOURCE.to_string()),
                 message: editing::hint_message(hint),
-                data: Some(json!({
-                    "word": hint.written,
-                    "preferred": hint.preferred,
-                    "kind": hint.kind.name(),
-                    "sentence": sentence_fingerprint(&placed.sentence),
-                })),
+                data: serde_json::to_value(HintData {
+                    word: hint.written.clone(),
+                    preferred: hint.preferred.clone(),
+                    kind: hint.kind.name().to_string(),
+                    sentence_fingerprint: sentence_fingerprint(&placed.sentence),
+                })
+                .ok(),
                 ..Diagnostic::default()
             }
         })

@@ -1,39 +1,11 @@
-//! The `precedent/status` request and `precedent/statusChanged` notification (PROTOCOL.md).
+//! The `precedent/status` request and `precedent/statusChanged` notification: an index's
+//! status from the loaded index, times in RFC 3339.
 
 use std::time::SystemTime;
 
-use serde::{Deserialize, Serialize};
-
 use precedent_engine::assist::LoadedIndex;
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Status {
-    pub model: Option<String>,
-    pub model_error: Option<String>,
-    pub indexes: Vec<IndexStatus>,
-    pub indexing: bool,
-    pub last_update: Option<String>,
-    pub k: Option<usize>,
-    pub lambda: Option<f64>,
-    pub temperature: Option<f64>,
-    pub document_cache: Option<bool>,
-    pub document_cache_skip_recent: Option<usize>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct IndexStatus {
-    pub path: String,
-    pub entries: usize,
-    pub documents: usize,
-    pub modified: Option<String>,
-    /// The index's documents kept the text of inline code (so documents are read that way).
-    pub keep_inline_code: bool,
-    /// The file at `path` was replaced by one that cannot be opened: why. This index (the
-    /// one loaded before) still serves.
-    pub replacement_error: Option<String>,
-}
+pub use crate::protocol::{IndexStatus, Status};
 
 impl IndexStatus {
     pub fn of(index: &LoadedIndex) -> IndexStatus {

@@ -2,7 +2,6 @@
 //! editor (window/workDoneProgress). The index is replaced atomically when done, then the
 //! server switches to it; until then the previous index keeps serving.
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -15,14 +14,7 @@ use tower_lsp::lsp_types::notification::Progress;
 use tower_lsp::lsp_types::request::WorkDoneProgressCreate;
 use tower_lsp::lsp_types::*;
 
-use crate::server::State;
-
-/// One index to build: these folders into `out`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CorpusJob {
-    pub folders: Vec<PathBuf>,
-    pub out: PathBuf,
-}
+use crate::state::{CorpusJob, State};
 
 /// Starts indexing every configured corpus unless a run is going on (then the change will
 /// be picked up by the next `reindex` or file change).
