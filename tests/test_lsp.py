@@ -72,7 +72,7 @@ def test_completion_hover_hint_and_quick_fix(precedent_bin, tiny_model, corpus_i
         assert first["textEdit"] == {"range": {"start": {"line": 4, "character": 50},
                                                "end": {"line": 4, "character": 50}},
                                      "newText": "umbrellas"}
-        assert "8 corpus examples" in first["detail"]
+        assert "1 corpus example" in first["detail"]  # one sentence, written 12 times
         assert "zebra.md:3" in first["documentation"]["value"]
         assert "**umbrellas**" in first["documentation"]["value"]
 

@@ -16,18 +16,20 @@ pub struct SupportingSentence {
     pub sentence: String,
     /// Bytes of the supporting token within `sentence`.
     pub mark: Range<usize>,
-    /// Weight of this neighbour in p_kNN.
+    /// Weight in p_kNN of the neighbours in this sentence's text (a sentence the corpus
+    /// writes more than once is shown once, where it first carried the most weight).
     pub weight: f32,
 }
 
-/// The corpus sentences behind `token`: neighbours whose value is `token`, heaviest first.
+/// The corpus sentences behind `token`: neighbours whose value is `token`, heaviest first,
+/// each sentence text once (its neighbours' weights summed), at most `max`.
 pub fn supporting_sentences(
     corpora: &[&CorpusIndex],
     evidence: &[Evidence],
     token: u32,
     max: usize,
 ) -> Vec<SupportingSentence> {
-    evidence
+    let sentences = evidence
         .iter()
         .filter(|e| e.token == token)
         .filter_map(|e| match e.source {
@@ -35,9 +37,20 @@ pub fn supporting_sentences(
                 .get(corpus)
                 .and_then(|c| corpus_sentence(c, entry, e.weight)),
             NeighbourSource::Document(_) => None,
-        })
-        .take(max)
-        .collect()
+        });
+    let mut distinct: Vec<SupportingSentence> = Vec::new();
+    for sentence in sentences {
+        match distinct
+            .iter_mut()
+            .find(|s| s.sentence == sentence.sentence)
+        {
+            Some(shown) => shown.weight += sentence.weight,
+            None => distinct.push(sentence),
+        }
+    }
+    distinct.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+    distinct.truncate(max);
+    distinct
 }
 
 fn corpus_sentence(corpus: &CorpusIndex, entry: u32, weight: f32) -> Option<SupportingSentence> {

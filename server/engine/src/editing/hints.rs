@@ -309,21 +309,28 @@ impl Vocabulary<'_> {
     }
 
     /// Corpus sentences that write `form`, at most `max`.
+    /// Up to `max` corpus sentences that write `form`, each sentence text once.
     fn examples(&self, form: &str, max: usize) -> Vec<SupportingSentence> {
-        self.corpora
-            .iter()
-            .flat_map(|corpus| {
-                let examples = corpus
-                    .lexicon()
-                    .form(form)
-                    .map(|use_| use_.examples.clone())
-                    .unwrap_or_default();
-                examples
-                    .into_iter()
-                    .filter_map(move |at| sentence_using(corpus, at, form))
-            })
-            .take(max)
-            .collect()
+        let mut distinct: Vec<SupportingSentence> = Vec::new();
+        let sentences = self.corpora.iter().flat_map(|corpus| {
+            let examples = corpus
+                .lexicon()
+                .form(form)
+                .map(|use_| use_.examples.clone())
+                .unwrap_or_default();
+            examples
+                .into_iter()
+                .filter_map(move |at| sentence_using(corpus, at, form))
+        });
+        for sentence in sentences {
+            if distinct.len() == max {
+                break;
+            }
+            if !distinct.iter().any(|s| s.sentence == sentence.sentence) {
+                distinct.push(sentence);
+            }
+        }
+        distinct
     }
 }
 
