@@ -24,4 +24,5 @@ mod state;
 mod text;
 pub mod transport;
 
-pub use server::{serve_stdio, ServeOptions};
+pub use server::{serve, serve_stdio, ServeOptions};
+pub use transport::Ending;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tower_lsp::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp::lsp_types::*;
@@ -33,10 +34,20 @@ pub struct ServeOptions {
 
 /// Serves LSP on stdin/stdout until the client exits or its input ends.
 pub async fn serve_stdio(options: ServeOptions) -> transport::Ending {
+    serve(tokio::io::stdin(), tokio::io::stdout(), options).await
+}
+
+/// Serves LSP on any byte streams (stdio, or a duplex stream in tests) until the client
+/// exits or its input ends.
+pub async fn serve(
+    input: impl AsyncRead + Unpin,
+    output: impl AsyncWrite + Unpin + Send + 'static,
+    options: ServeOptions,
+) -> transport::Ending {
     let (service, socket) = LspService::build(|client| Backend::new(client, options))
         .custom_method(protocol::STATUS, Backend::status)
         .finish();
-    transport::run(tokio::io::stdin(), tokio::io::stdout(), |input, output| {
+    transport::run(input, output, |input, output| {
         Server::new(input, output, socket).serve(service)
     })
     .await

@@ -1,0 +1,160 @@
+//! What a writer sees in the editor, through the real server in-process: completion items,
+//! hover Markdown, hints and their quick fixes, on the tiny model and a small corpus.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::{mask_numbers, test_home, TestClient};
+use expect_test::expect;
+use serde_json::{json, Value};
+
+const DISTINCTIVE: &str = "The zebra council approves purple umbrellas every Thursday.";
+
+/// The index of a corpus that repeats one distinctive sentence, built once per binary.
+fn corpus_index() -> &'static Path {
+    static INDEX: OnceLock<PathBuf> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let dir = test_home().join("corpus");
+        let text = format!("# Council notes\n\n{}\n", [DISTINCTIVE; 12].join(" "));
+        precedent_testing::write_corpus(&dir, &[("zebra.md", &text)]);
+        let out = test_home().join("team.index");
+        precedent_testing::build_index(&dir, &out);
+        out
+    })
+}
+
+/// The tiny model's keys see little beyond the last token, and it is no judge of fluency:
+/// the hints' fluency check is left out (as in tests/test_lsp.py).
+fn settings() -> Value {
+    json!({
+        "indexPaths": [corpus_index()],
+        "k": 8, "lambda": 0.5, "temperature": 1.0, "documentCache": false,
+        "hints": {"minPreferredProbability": 0.4, "maxFluencyLoss": 1e300},
+    })
+}
+
+fn workspace(name: &str) -> PathBuf {
+    let dir = test_home().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn position(line: u32, character: u32) -> Value {
+    json!({"line": line, "character": character})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completion_lists_the_corpus_word_first_with_its_evidence() {
+    let root = workspace("completion");
+    let mut client = TestClient::start(&root, settings()).await;
+    let text = "# Notes\n\nEvery Thursday. The zebra council approves purple ";
+    let uri = client.open(&root.join("notes.md"), text).await;
+    let list = client
+        .request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": uri}, "position": position(2, 50)}),
+        )
+        .await;
+    let first = &list["items"][0];
+    let shown = format!(
+        "{} · {}\n{}",
+        first["label"].as_str().unwrap(),
+        first["detail"].as_str().unwrap(),
+        first["documentation"]["value"].as_str().unwrap()
+    );
+    let shown = mask_numbers(&shown);
+    expect![[r#"
+        umbrellas · p #.## (LM #.##, corpus #.##) · 1 corpus example
+        **Used like this in the corpus:**
+
+        - `corpus/zebra.md:3` (#.##): The zebra council approves purple **umbrellas** every Thursday.
+    "#]]
+    .assert_eq(&shown);
+    client.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hover_shows_the_word_the_corpus_prefers_with_its_sentences() {
+    let root = workspace("hover");
+    let mut client = TestClient::start(&root, settings()).await;
+    let text =
+        "# Notes\n\nEvery Thursday. The zebra council approves purple coats every Thursday.\n";
+    let uri = client.open(&root.join("notes.md"), text).await;
+    let hover = client
+        .request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": uri}, "position": position(2, 53)}),
+        )
+        .await;
+    assert_eq!(
+        hover["range"],
+        json!({"start": position(2, 50), "end": position(2, 55)})
+    );
+    let markdown = mask_numbers(hover["contents"]["value"].as_str().unwrap());
+    expect![[r#"
+        **precedent** · *coats* here: p #.## (LM #.##, corpus #.##)
+
+        No similar usage in the corpus.
+
+        **The corpus prefers *umbrellas* here:** p #.## (LM #.##, corpus #.##); the corpus writes *umbrellas* 12 times, *coats* never
+
+        - `corpus/zebra.md:3` (#.##): The zebra council approves purple **umbrellas** every Thursday.
+    "#]].assert_eq(&markdown);
+    client.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignoring_a_hint_here_keeps_it_in_other_sentences() {
+    let root = workspace("ignore-here");
+    let mut client = TestClient::start(&root, settings()).await;
+    let text =
+        "# Notes\n\nEvery Thursday. The zebra council approves purple coats every Thursday.\n\n\
+                Every Friday. The zebra council approves purple coats on Fridays too.\n";
+    let uri = client.open(&root.join("notes.md"), text).await;
+    let hints = client.diagnostics(&uri, 1).await;
+    let found = |hints: &[Value]| -> Vec<(u64, String)> {
+        hints
+            .iter()
+            .map(|d| {
+                let line = d["range"]["start"]["line"].as_u64().unwrap();
+                (line, d["data"]["word"].as_str().unwrap().to_string())
+            })
+            .collect()
+    };
+    let before = found(&hints);
+    assert!(before.contains(&(2, "coats".into())), "{before:?}");
+    assert!(before.contains(&(4, "coats".into())), "{before:?}");
+    assert_eq!(hints[0]["data"]["preferred"], "umbrellas");
+
+    let actions = client
+        .request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": uri}, "range": hints[0]["range"],
+                   "context": {"diagnostics": [hints[0]]}}),
+        )
+        .await;
+    let titles: Vec<&str> = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Replace with \u{201c}umbrellas\u{201d}",
+            "Ignore \u{201c}coats\u{201d} here",
+            "Ignore \u{201c}coats\u{201d} in this workspace"
+        ]
+    );
+    client
+        .request("workspace/executeCommand", actions[1]["command"].clone())
+        .await;
+    client.replace(&uri, 2, text).await;
+    let after = found(&client.diagnostics(&uri, 2).await);
+    let expected: Vec<_> = before.into_iter().filter(|(line, _)| *line != 2).collect();
+    assert_eq!(after, expected, "only the other sentence keeps its hint");
+    client.shut_down().await;
+}
