@@ -27,7 +27,7 @@ use half::f16;
 use precedent_engine::datastore::{
     Datastore, DatastoreWriter, DocumentInfo, Provenance, SentenceInfo,
 };
-use precedent_engine::knn::knn_distribution;
+use precedent_engine::knn_scoring::knn_distribution;
 use precedent_engine::random::SplitMix64;
 use precedent_engine::search::{self, Hit, HnswParams, NeighbourIndex, SearchOptions};
 

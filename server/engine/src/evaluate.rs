@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use crate::corpus::{self, CorpusConfig};
-use crate::knn::{self, AdaptiveLambda, Neighbour, TuningSet};
+use crate::knn_scoring::{self, AdaptiveLambda, Neighbour, TuningSet};
 use crate::knnlm::{CorpusIndex, DocumentCache, KnnParams, KnnPrediction};
 use crate::lm::{LanguageModel, LmError, ScoreOptions};
 
@@ -127,7 +127,11 @@ fn fit(positions: &[&Position], base: &KnnParams, variant: Variant) -> KnnParams
         ..base.clone()
     };
     let tuning = tuning_set(positions, variant.document_cache);
-    let tuned = knn::tune(&tuning, &knn::log_grid(0.25, 64.0, 25), &knn::unit_grid(41));
+    let tuned = knn_scoring::tune(
+        &tuning,
+        &knn_scoring::log_grid(0.25, 64.0, 25),
+        &knn_scoring::unit_grid(41),
+    );
     params.lambda = tuned.lambda;
     params.temperature = tuned.temperature;
     if variant.adaptive_lambda {
@@ -135,7 +139,7 @@ fn fit(positions: &[&Position], base: &KnnParams, variant: Variant) -> KnnParams
         params.adaptive_lambda = Some(AdaptiveLambda::fit(
             &samples,
             8,
-            &knn::unit_grid(41),
+            &knn_scoring::unit_grid(41),
             50,
             tuned.lambda,
         ));

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use crate::knnlm::{CorpusIndex, Evidence, NeighbourSource};
+use crate::knnlm::{CorpusIndex, NeighbourSource, WeightedNeighbour};
 use crate::lexicon::{self, SentenceRef};
 
 /// A neighbour shown as evidence.
@@ -25,7 +25,7 @@ pub struct SupportingSentence {
 /// each sentence text once (its neighbours' weights summed), at most `max`.
 pub fn supporting_sentences(
     corpora: &[&CorpusIndex],
-    evidence: &[Evidence],
+    evidence: &[WeightedNeighbour],
     token: u32,
     max: usize,
 ) -> Vec<SupportingSentence> {

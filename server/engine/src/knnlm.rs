@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use serde::{Deserialize, Serialize};
 
 use crate::datastore::Datastore;
-use crate::knn::{self, AdaptiveLambda, KnnDistribution, Neighbour};
+use crate::knn_scoring::{self, AdaptiveLambda, KnnDistribution, Neighbour};
 use crate::lexicon::Lexicon;
 use crate::search::{exact_search_f32, NeighbourIndex};
 
@@ -118,7 +118,7 @@ pub enum NeighbourSource {
 
 /// A neighbour with its weight in p_kNN.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Evidence {
+pub struct WeightedNeighbour {
     pub source: NeighbourSource,
     pub token: u32,
     pub distance: f32,
@@ -286,14 +286,14 @@ impl CorpusIndex {
 #[derive(Clone, Debug)]
 pub struct KnnPrediction {
     pub distribution: KnnDistribution,
-    pub evidence: Vec<Evidence>,
+    pub neighbours: Vec<WeightedNeighbour>,
     pub lambda: f32,
 }
 
 impl KnnPrediction {
     /// The interpolated log-probability of `token` given its LM log-probability.
     pub fn interpolate(&self, log_p_lm: f32, token: u32) -> f32 {
-        knn::interpolate(log_p_lm, self.distribution.log_prob(token), self.lambda)
+        knn_scoring::interpolate(log_p_lm, self.distribution.log_prob(token), self.lambda)
     }
 }
 
@@ -342,8 +342,8 @@ pub fn corpus_neighbours(
     found.into_iter().unzip()
 }
 
-/// p_kNN and λ from already retrieved neighbours (`sources`, when given, label the evidence;
-/// without them the evidence list is empty). `None` when there are no neighbours.
+/// p_kNN and λ from already retrieved neighbours (`sources`, when given, label the neighbours;
+/// without them the neighbour list is empty). `None` when there are no neighbours.
 pub fn prediction_from_neighbours(
     neighbours: &[Neighbour],
     sources: Option<&[NeighbourSource]>,
@@ -352,7 +352,7 @@ pub fn prediction_from_neighbours(
     if neighbours.is_empty() {
         return None;
     }
-    let distribution = knn::knn_distribution(neighbours, params.temperature);
+    let distribution = knn_scoring::knn_distribution(neighbours, params.temperature);
     let nearest = neighbours
         .iter()
         .map(|n| n.distance)
@@ -361,22 +361,22 @@ pub fn prediction_from_neighbours(
         Some(table) => table.lambda_for_distance(nearest),
         None => params.lambda,
     };
-    let mut evidence: Vec<Evidence> = sources
+    let mut neighbours: Vec<WeightedNeighbour> = sources
         .unwrap_or(&[])
         .iter()
         .zip(neighbours)
         .zip(&distribution.weights)
-        .map(|((&source, n), &weight)| Evidence {
+        .map(|((&source, n), &weight)| WeightedNeighbour {
             source,
             token: n.token,
             distance: n.distance,
             weight,
         })
         .collect();
-    evidence.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+    neighbours.sort_by(|a, b| b.weight.total_cmp(&a.weight));
     Some(KnnPrediction {
         distribution,
-        evidence,
+        neighbours,
         lambda,
     })
 }
@@ -526,7 +526,10 @@ mod tests {
         let prediction = predict_knn(&[], Some(&cache), &params, &[0.0, 0.0]).unwrap();
         let expected = (-1f32).exp() / ((-1f32).exp() + (-4f32).exp());
         assert!((prediction.distribution.prob(7) - expected).abs() < 1e-6);
-        assert_eq!(prediction.evidence[0].source, NeighbourSource::Document(0));
+        assert_eq!(
+            prediction.neighbours[0].source,
+            NeighbourSource::Document(0)
+        );
         // λ = 0.5: p = 0.5 p_LM + 0.5 p_kNN; with p_LM(7) = 0.1 → 0.05 + 0.5·expected.
         let p = prediction.interpolate(0.1f32.ln(), 7).exp();
         assert!((p - (0.05 + 0.5 * expected)).abs() < 1e-6);
@@ -574,7 +577,7 @@ mod tests {
             let prediction = predict_knn(&[], Some(&cache), &params, &[0.0]);
             let got: Vec<(usize, u32, f32)> = prediction
                 .iter()
-                .flat_map(|p| &p.evidence)
+                .flat_map(|p| &p.neighbours)
                 .map(|e| match e.source {
                     NeighbourSource::Document(position) => (position, e.token, e.weight),
                     NeighbourSource::Corpus { .. } => unreachable!("no corpus"),

@@ -18,7 +18,7 @@ pub mod evidence;
 /// Building a datastore from a corpus with the language model (incremental by content hash).
 pub mod indexer;
 /// kNN-LM scoring: p_kNN from neighbours, log-space interpolation, adaptive λ, tuning.
-pub mod knn;
+pub mod knn_scoring;
 /// The kNN-LM distribution for a context: LM + corpus neighbours + document cache.
 pub mod knnlm;
 /// The corpus's vocabulary: word forms, their counts and spelling or case variants.

@@ -205,7 +205,7 @@ fn completion_offers_the_corpus_word_spelled_out() {
     ];
     for (prefix, expected) in cases {
         let query = CompletionQuery {
-            context: &tokens,
+            tokens_before: &tokens,
             prefix,
             leading_space: true,
         };

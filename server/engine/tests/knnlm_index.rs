@@ -134,7 +134,7 @@ fn a_repeated_sentence_makes_knn_lm_predict_its_continuation() {
     assert!(knn.distribution.prob(target) > 0.9);
 
     let query = editing::CompletionQuery {
-        context: &tokens,
+        tokens_before: &tokens,
         prefix: "",
         leading_space: true,
     };

@@ -362,7 +362,7 @@ impl Backend {
         let snapshot = self.state.documents.get(uri).map(|d| d.clone())?;
         let state = self.state.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let (assistant, settings, corpora) = state.context_for(&snapshot)?;
+            let (assistant, settings, corpora) = state.serving(&snapshot)?;
             let (uri, version) = (snapshot.uri.clone(), snapshot.version());
             let watcher = state.clone();
             let request = DocumentRequest {

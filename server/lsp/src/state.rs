@@ -108,10 +108,7 @@ impl State {
     }
 
     /// Settings and corpora for a document; reports unusable indexes once.
-    pub fn context_for(
-        &self,
-        snapshot: &Snapshot,
-    ) -> Option<(Arc<Assistant>, Arc<Settings>, Corpora)> {
+    pub fn serving(&self, snapshot: &Snapshot) -> Option<(Arc<Assistant>, Arc<Settings>, Corpora)> {
         let assistant = self.assistant()?;
         let path = snapshot.path();
         let (settings, root) = {

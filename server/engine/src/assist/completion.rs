@@ -87,7 +87,7 @@ impl Assistant {
             .document_cache
             .then(|| self.document_cache(corpora, &block_texts, block, &document.id, &tokens));
         let query = CompletionQuery {
-            context: &tokens,
+            tokens_before: &tokens,
             prefix,
             leading_space,
         };

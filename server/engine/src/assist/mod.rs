@@ -76,7 +76,7 @@ impl Assistant {
         &self.model.manifest().name
     }
 
-    fn context(&self, document: &str) -> Arc<Mutex<Context>> {
+    fn typing_context(&self, document: &str) -> Arc<Mutex<Context>> {
         self.typing
             .entry(document.to_string())
             .or_insert_with(|| Arc::new(Mutex::new(self.model.new_interactive_context())))
@@ -107,7 +107,7 @@ impl Assistant {
 
     /// Runs `work` with the document's typing context (completion, hover).
     fn with_typing_context<R>(&self, document: &str, work: impl FnOnce(&Context) -> R) -> R {
-        let context = self.context(document);
+        let context = self.typing_context(document);
         let guard = context.lock().unwrap_or_else(|p| p.into_inner());
         work(&guard)
     }

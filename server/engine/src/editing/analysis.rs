@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use super::words::{words_with_tokens, WordAt};
-use crate::knn::Neighbour;
+use crate::knn_scoring::Neighbour;
 use crate::knnlm::{self, CorpusIndex, DocumentCache, KnnParams, KnnPrediction, NeighbourSource};
 use crate::lm::{log_sum_exp, Context, LmError, TokenSpan};
 

@@ -11,7 +11,7 @@ use crate::lm::{Context, LmError};
 #[derive(Clone, Copy, Debug)]
 pub struct CompletionQuery<'a> {
     /// Tokens of the text before the word being completed, without trailing whitespace.
-    pub context: &'a [u32],
+    pub tokens_before: &'a [u32],
     /// What has been typed of the word so far (may be empty).
     pub prefix: &'a str,
     /// The word follows whitespace or a word, so its first token has a leading space
@@ -98,11 +98,11 @@ pub fn complete(
     query: &CompletionQuery,
     options: &CompletionOptions,
 ) -> Result<Vec<Completion>, LmError> {
-    if query.context.is_empty() {
+    if query.tokens_before.is_empty() {
         return Ok(Vec::new());
     }
     let tokenizer = context.model().tokenizer();
-    let next = context.next_token(query.context)?;
+    let next = context.next_token(query.tokens_before)?;
     let knn = knnlm::predict_knn(corpora, cache, params, &next.knn_key);
     let texts = tokenizer.token_texts();
     let mut ranked: Vec<(u32, f32)> = Vec::new();
@@ -120,7 +120,7 @@ pub fn complete(
             ranked.push((id as u32, p));
             let in_order = match (knn.as_ref(), order_lambda) {
                 (Some(k), Some(lambda)) => {
-                    crate::knn::interpolate(lm, k.distribution.log_prob(id as u32), lambda)
+                    crate::knn_scoring::interpolate(lm, k.distribution.log_prob(id as u32), lambda)
                 }
                 _ => p,
             };
@@ -145,7 +145,7 @@ pub fn complete(
         let body = word_body(&texts[token as usize], query.leading_space).unwrap_or_default();
         let all_support = knn
             .as_ref()
-            .map(|k| supporting_sentences(corpora, &k.evidence, token, usize::MAX))
+            .map(|k| supporting_sentences(corpora, &k.neighbours, token, usize::MAX))
             .unwrap_or_default();
         let corpus_spelling = majority_word(&all_support).filter(|w| w.starts_with(body));
         let word = match corpus_spelling {
@@ -153,7 +153,7 @@ pub fn complete(
             _ if body.starts_with(query.prefix) => body.to_string(),
             _ => {
                 // The typed prefix runs past this token: spell the rest with the model.
-                let mut sequence = query.context.to_vec();
+                let mut sequence = query.tokens_before.to_vec();
                 sequence.push(token);
                 match spell_prefix(
                     context,
@@ -289,7 +289,7 @@ fn extend_phrase(
     let tokenizer = context.model().tokenizer();
     let texts = tokenizer.token_texts();
     let space = if query.leading_space { " " } else { "" };
-    let mut sequence = query.context.to_vec();
+    let mut sequence = query.tokens_before.to_vec();
     sequence.extend(tokenizer.encode(&format!("{space}{}", top.text))?);
     let mut phrase = top.text.clone();
     let mut words = 1;

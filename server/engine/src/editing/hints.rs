@@ -597,8 +597,12 @@ fn word_choice(
                 && preferred_here(word, token, p, written_knn, written_count, thresholds)
         })
         .filter_map(|&(token, _)| {
-            let support =
-                supporting_sentences(vocabulary.corpora, &prediction.evidence, token, usize::MAX);
+            let support = supporting_sentences(
+                vocabulary.corpora,
+                &prediction.neighbours,
+                token,
+                usize::MAX,
+            );
             let house = majority_word(&support)?;
             let count = vocabulary.count_folded(&house);
             let differs = house.to_lowercase() != written.to_lowercase();

@@ -36,7 +36,7 @@ pub fn similar_usage(
 ) -> Usage {
     let evidence = word
         .prediction(params)
-        .map(|p| p.evidence)
+        .map(|p| p.neighbours)
         .unwrap_or_default();
     let written = word.written(params);
     let support = supporting_sentences(corpora, &evidence, word.written, max_support);

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use crate::datastore::{Datastore, DatastoreError, DatastoreWriter, KeyMatrix};
-use crate::knn::Neighbour;
+use crate::knn_scoring::Neighbour;
 pub use distance::{squared_l2, squared_l2_f16, squared_l2_f32};
 pub use exact::{exact_search, exact_search_batch, exact_search_f32};
 use graph::{GraphLayout, Scratch};

@@ -32,7 +32,7 @@ pub async fn diagnostics_loop(state: Arc<State>, mut inbox: mpsc::UnboundedRecei
             let result = tokio::task::spawn_blocking(move || {
                 // No model yet: nothing to publish; it is queued again once the model loads.
                 worker.assistant()?;
-                let Some((assistant, settings, corpora)) = worker.context_for(&run) else {
+                let Some((assistant, settings, corpora)) = worker.serving(&run) else {
                     return Some(Vec::new());
                 };
                 let path = run.path();
