@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 
 use crate::corpus::{self, CorpusConfig};
+use crate::indexer::KeyContext;
 use crate::knn_scoring::{self, AdaptiveLambda, Neighbour, TuningSet};
 use crate::knnlm::{CorpusIndex, DocumentCache, KnnParams, KnnPrediction};
 use crate::lm::{LanguageModel, LmError, ScoreOptions};
@@ -21,6 +22,9 @@ pub struct EvalOptions {
     pub corpus: CorpusConfig,
     pub window: usize,
     pub stride: usize,
+    /// How the index's keys were made; held-out text is scored alike (by blocks, the
+    /// headline figures are the editor's view).
+    pub keys: KeyContext,
     /// Tune λ, T (and the adaptive λ table) on half of the held-out documents and report
     /// on the other half.
     pub tune: bool,
@@ -40,6 +44,9 @@ struct Position {
 /// What `precedent eval` reports (the JSON field names are a stable interface).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct EvalReport {
+    /// How held-out text was scored for the headline figures: "windows" or "blocks" (as the
+    /// index's keys were made).
+    pub keys: &'static str,
     pub documents: usize,
     pub tokens: usize,
     pub base_ppl: f64,
@@ -178,16 +185,18 @@ pub fn evaluate(
 ) -> Result<EvalReport, EvalError> {
     let corpus = corpus::read_corpus(held_out, &options.corpus)?;
     let documents = corpus.documents.len();
-    let mut per_document = Vec::with_capacity(documents);
+    let mut per_document_windows = Vec::with_capacity(documents);
     let mut per_document_blocks = Vec::with_capacity(documents);
     for (i, document) in corpus.documents.iter().enumerate() {
-        per_document.push(retrieve_document(
-            model,
-            index,
-            params,
-            document.text(),
-            options,
-        )?);
+        if options.keys == KeyContext::Windows {
+            per_document_windows.push(retrieve_document(
+                model,
+                index,
+                params,
+                document.text(),
+                options,
+            )?);
+        }
         let mut blocks = Vec::new();
         for block in crate::editing::block_ranges(document) {
             blocks.extend(retrieve_document(
@@ -206,6 +215,11 @@ pub fn evaluate(
         test_blocks.iter().flat_map(|d| d.iter()).collect()
     } else {
         per_document_blocks.iter().flatten().collect()
+    };
+    // Scored as the keys were made: for an index keyed by blocks, the editor's view.
+    let per_document = match options.keys {
+        KeyContext::Windows => &per_document_windows,
+        KeyContext::Blocks => &per_document_blocks,
     };
     // With tuning: even documents fit the parameters, odd ones measure them.
     let (validation_docs, test_docs) = split_alternately(per_document.iter().collect());
@@ -277,6 +291,7 @@ pub fn evaluate(
         ratio: editor_knn / editor_base,
     };
     Ok(EvalReport {
+        keys: options.keys.name(),
         editor_view,
         documents,
         tokens: test.len(),

@@ -12,7 +12,7 @@ use precedent_engine::editing::{
     self, AnalysisOptions, BlockAnalysis, CompletionOptions, CompletionQuery, HintKind,
     HintThresholds,
 };
-use precedent_engine::indexer::{self, IndexOptions};
+use precedent_engine::indexer::{self, IndexOptions, KeyContext};
 use precedent_engine::knnlm::{self, CorpusIndex, KnnParams};
 use precedent_engine::lm::log_softmax;
 use precedent_engine::search::{NeighbourIndex, SearchOptions};
@@ -450,5 +450,74 @@ fn a_substitution_check_equals_scoring_both_sentences_from_scratch() {
             "{text:?}, analysis k {searched_k}: checked {comparison:?}, base model {expected_lm}"
         );
         assert_eq!(comparison.preferred_first_token, Some(preferred[0]));
+    }
+}
+
+/// An index keyed by blocks holds, for each corpus token, the key the editor computes for the
+/// same token when it analyses the same paragraph: the editor's queries and the corpus keys
+/// see alike contexts. Keyed by windows, the second paragraph's keys also see the first.
+#[test]
+fn an_index_keyed_by_blocks_has_the_keys_the_editor_computes() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = "The committee met on Tuesday to review the draft.";
+    let second = "Most members agreed that the section on regional sales needed more detail.";
+    std::fs::write(
+        dir.path().join("minutes.md"),
+        format!("{first}\n\n{second}\n"),
+    )
+    .unwrap();
+    // (key context, whether the second paragraph's keys are the editor's)
+    for (keys, aligned) in [(KeyContext::Blocks, true), (KeyContext::Windows, false)] {
+        let out = dir.path().join(format!("{}.index", keys.name()));
+        let options = IndexOptions {
+            keys,
+            ..IndexOptions::default()
+        };
+        indexer::build_index(
+            tiny_model(),
+            &[dir.path().join("minutes.md")],
+            &out,
+            &options,
+            &mut |_| {},
+        )
+        .unwrap();
+        let store = Datastore::open(&out, Some(&tiny_model().manifest().fingerprint)).unwrap();
+        let corpus = CorpusIndex::new(
+            NeighbourIndex::new(Arc::new(store), SearchOptions::default()).unwrap(),
+            KnnParams::default(),
+        );
+        let analysis = analyze(&corpus, second, None);
+        let store = corpus.store();
+        // The entries of the second paragraph's tokens after its first, in order.
+        let second_line: Vec<usize> = (0..store.len())
+            .filter(|&e| store.provenance()[e].line == 3)
+            .collect();
+        let targets = analysis.tokens.len() - 1 - usize::from(keys == KeyContext::Windows);
+        assert!(
+            second_line.len() >= targets,
+            "{keys:?}: {}",
+            second_line.len()
+        );
+        let entries = &second_line[second_line.len() - targets..];
+        let largest_difference = entries
+            .iter()
+            .enumerate()
+            .map(|(i, &entry)| {
+                let position = analysis.tokens.len() - 1 - targets + i;
+                let editor = analysis.key(position).unwrap();
+                let indexed = store.keys().row(entry);
+                editor
+                    .iter()
+                    .zip(indexed)
+                    .map(|(a, b)| (a - b.to_f32()).abs())
+                    .fold(0.0f32, f32::max)
+            })
+            .fold(0.0f32, f32::max);
+        // f16 storage rounds to about 1e-3 of the value.
+        assert_eq!(
+            largest_difference < 0.05,
+            aligned,
+            "{keys:?}: {largest_difference}"
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use precedent_engine::datastore::Datastore;
 use precedent_engine::editing;
 use precedent_engine::evaluate::{self, EvalOptions};
-use precedent_engine::indexer::{self, IndexError, IndexOptions, IndexReport};
+use precedent_engine::indexer::{self, IndexError, IndexOptions, IndexReport, KeyContext};
 use precedent_engine::knnlm::{self, CorpusIndex, KnnParams};
 use precedent_engine::search::{NeighbourIndex, SearchOptions};
 
@@ -35,6 +35,7 @@ fn index(corpus: &Path, out: &Path, full: bool) -> IndexReport {
     let options = IndexOptions {
         window: 64,
         stride: 32,
+        keys: KeyContext::Windows,
         full_rebuild: full,
         ..IndexOptions::default()
     };
@@ -191,23 +192,25 @@ fn reindexing_reuses_unchanged_documents_and_equals_a_full_rebuild() {
 }
 
 #[test]
-fn reindexing_with_other_windows_or_inline_code_re_encodes_every_document() {
+fn reindexing_with_other_windows_keys_or_inline_code_re_encodes_every_document() {
     let dir = tempfile::tempdir().unwrap();
     distinctive_corpus(dir.path());
     let out = dir.path().join("corpus.index");
     let first = index(dir.path(), &out, false);
     // (what changes, how)
     type Change = (&'static str, fn(&mut IndexOptions));
-    let changes: [Change; 4] = [
+    let changes: [Change; 5] = [
         ("nothing", |_| {}),
         ("the window", |o| o.window = 48),
         ("the stride", |o| o.stride = 16),
         ("inline code kept", |o| o.corpus.keep_inline_code = true),
+        ("keys by blocks", |o| o.keys = KeyContext::Blocks),
     ];
     for (what, change) in changes {
         let mut options = IndexOptions {
             window: 64,
             stride: 32,
+            keys: KeyContext::Windows,
             ..IndexOptions::default()
         };
         change(&mut options);
@@ -273,6 +276,7 @@ fn evaluation_shows_the_corpus_lowering_held_out_perplexity() {
         corpus: Default::default(),
         window: 64,
         stride: 32,
+        keys: KeyContext::Windows,
         tune: false,
     };
     let report = evaluate::evaluate(
@@ -319,6 +323,7 @@ fn tuning_fits_on_half_the_held_out_documents_and_reports_on_the_other_half() {
         corpus: Default::default(),
         window: 64,
         stride: 32,
+        keys: KeyContext::Windows,
         tune: true,
     };
     let report = evaluate::evaluate(

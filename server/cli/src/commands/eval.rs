@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use precedent_engine::evaluate::{self, EvalOptions};
-use precedent_engine::indexer::Encoding;
+use precedent_engine::indexer::{Encoding, KeyContext};
 use precedent_engine::knnlm::KnnParams;
 
 use super::suggest::{open_index, KnnArgs};
@@ -53,6 +53,7 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
         corpus: encoding.corpus_config(),
         window: encoding.window,
         stride: encoding.stride,
+        keys: encoding.keys,
         tune: args.tune,
     };
     let report = evaluate::evaluate(
@@ -76,15 +77,21 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
         if let Some(n) = report.tuned_on_tokens {
             println!("tuned on {n} tokens of the other half (λ and T grid search)");
         }
+        let scored = match encoding.keys {
+            KeyContext::Windows => "in the index's windows",
+            KeyContext::Blocks => "block by block, as the index and the editor read it",
+        };
         println!(
-            "perplexity  base {:.3}   kNN-LM {:.3}   ratio {:.4}",
+            "perplexity  base {:.3}   kNN-LM {:.3}   ratio {:.4}   ({scored})",
             report.base_ppl, report.knn_ppl, report.ratio
         );
-        let editor = &report.editor_view;
-        println!(
-            "as the editor reads it (each paragraph from its start, {} tokens): base {:.3}   kNN-LM {:.3}   ratio {:.4}",
-            editor.tokens, editor.base_ppl, editor.knn_ppl, editor.ratio
-        );
+        if encoding.keys == KeyContext::Windows {
+            let editor = &report.editor_view;
+            println!(
+                "as the editor reads it (each paragraph from its start, {} tokens): base {:.3}   kNN-LM {:.3}   ratio {:.4}",
+                editor.tokens, editor.base_ppl, editor.knn_ppl, editor.ratio
+            );
+        }
         for variant in &report.variants {
             println!(
                 "            document cache {:<5}  adaptive λ {:<5}  kNN-LM {:.3}   top-1 {:.1}%  top-5 {:.1}%",

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use precedent_engine::indexer::{self, IndexOptions, IndexProgress};
+use precedent_engine::indexer::{self, IndexOptions, IndexProgress, KeyContext};
 
 use crate::options::GlobalOptions;
 
@@ -37,6 +37,11 @@ pub struct Args {
     /// How far consecutive windows advance (each token keeps at least window − stride tokens of context)
     #[arg(long, default_value_t = IndexOptions::default().stride)]
     pub stride: usize,
+    /// What context each corpus key is computed from: "windows" of the document (the
+    /// document before the token), or "blocks" (the token's paragraph from its start, as the
+    /// editor analyses a document)
+    #[arg(long, value_parser = parse_key_context, default_value = IndexOptions::default().keys.name())]
+    pub keys: KeyContext,
     /// Keep the text of inline code (`x` in Markdown, <code> in HTML...) in the prose
     /// instead of dropping it; recorded in the index, so `eval` reads held-out text alike
     #[arg(long)]
@@ -49,11 +54,17 @@ pub struct Args {
     pub force: bool,
 }
 
+fn parse_key_context(name: &str) -> Result<KeyContext, String> {
+    KeyContext::from_name(name)
+        .ok_or_else(|| format!("{name:?}: expected \"windows\" or \"blocks\""))
+}
+
 pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
     let model = global.load_model()?;
     let mut options = IndexOptions {
         window: args.window,
         stride: args.stride,
+        keys: args.keys,
         full_rebuild: args.full,
         replace_other_file: args.force,
         ..IndexOptions::default()
