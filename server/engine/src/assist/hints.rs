@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::{Assistant, Corpora, Lane, OpenDocument};
 use crate::corpus::SourcePosition;
-use crate::editing::{surest_in_order, BlockAnalysis, Hint, HintThresholds};
+use crate::editing::{BlockAnalysis, Hint, HintThresholds};
 
 /// What a document's hints are found with.
 #[derive(Clone, Debug)]
@@ -116,7 +116,46 @@ impl Assistant {
             }
         }
         Some(surest_in_order(found, options.max_per_document, |p| {
-            &p.hint
+            p.hint.confidence()
         }))
+    }
+}
+
+/// At most `max` of `hints`, the surest by `confidence` (e.g. [`Hint::confidence`]), in
+/// their original order.
+fn surest_in_order<T>(mut hints: Vec<T>, max: usize, confidence: impl Fn(&T) -> f32) -> Vec<T> {
+    if hints.len() <= max {
+        return hints;
+    }
+    let mut order: Vec<usize> = (0..hints.len()).collect();
+    order.sort_by(|&a, &b| confidence(&hints[b]).total_cmp(&confidence(&hints[a])));
+    let mut keep = vec![false; hints.len()];
+    for &index in order.iter().take(max) {
+        keep[index] = true;
+    }
+    let mut index = 0;
+    hints.retain(|_| {
+        index += 1;
+        keep[index - 1]
+    });
+    hints
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_surest_are_kept_in_their_order() {
+        // (confidences in document order, cap, what is kept)
+        let cases: [(&[f32], usize, &[f32]); 3] = [
+            (&[0.2, 0.9, 0.5, 0.7], 2, &[0.9, 0.7]),
+            (&[0.2, 0.9], 5, &[0.2, 0.9]),
+            (&[0.3, 0.1, 0.3], 1, &[0.3]),
+        ];
+        for (confidences, cap, kept) in cases {
+            let kept_now = surest_in_order(confidences.to_vec(), cap, |c| *c);
+            assert_eq!(kept_now, kept, "{confidences:?} capped at {cap}");
+        }
     }
 }

@@ -6,7 +6,6 @@
 
 mod analysis;
 mod completion;
-mod document_hints;
 mod hints;
 mod usage;
 mod words;
@@ -15,7 +14,6 @@ pub use analysis::{analyze_block, AnalysisOptions, BlockAnalysis, Candidate, Wor
 pub use completion::{
     complete, leading_space_after, Completion, CompletionOptions, CompletionQuery,
 };
-pub use document_hints::{surest_in_order, DocumentHint, HintPass};
 pub use hints::{
     check_key, checked_hints, checked_tokens, compare_words, corpus_count, hint_candidates,
     hint_message, house_variant, word_choice_hints, CheckedTokens, Comparison, Hint, HintCandidate,
