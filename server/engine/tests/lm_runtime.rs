@@ -2,8 +2,6 @@
 //!
 //! One test function: ort allows one library per process, so the order matters.
 
-mod lm_support;
-
 use precedent_engine::runtime::{self, LibraryLocation, RuntimeError};
 
 #[test]
@@ -42,7 +40,7 @@ fn runtime_loads_once_and_reports_broken_libraries() {
     }
 
     // A failed attempt leaves nothing behind: the real library still loads, once.
-    let loaded = lm_support::test_runtime();
+    let loaded = precedent_testing::test_runtime();
     let again = runtime::init().unwrap();
     assert_eq!(loaded.library(), again.library());
     assert!(

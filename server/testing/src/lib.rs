@@ -74,3 +74,18 @@ pub fn build_index(corpus: &Path, out: &Path) -> IndexReport {
     )
     .unwrap_or_else(|error| panic!("cannot index {}: {error}", corpus.display()))
 }
+
+/// Largest absolute difference between two equally long slices.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "compared slices differ in length");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// English prose of a few hundred tokens, for scoring tests.
+pub const PROSE: &str = "The committee met on Tuesday to review the draft of the annual report. \
+Most members agreed that the section on regional sales needed more detail, and several asked for \
+a clearer summary of the risks the company faces next year. The chair proposed that each \
+department send a short note by the end of the month.";

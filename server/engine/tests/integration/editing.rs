@@ -2,8 +2,6 @@
 //! distinctive sentence: block analysis (and its incremental form), completion, similar
 //! usage and word-choice hints.
 
-mod lm_support;
-
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,7 +15,7 @@ use precedent_engine::knnlm::{self, CorpusIndex, KnnParams};
 use precedent_engine::lm::log_softmax;
 use precedent_engine::search::{NeighbourIndex, SearchOptions};
 
-use lm_support::tiny_model;
+use precedent_testing::tiny_model;
 
 const DISTINCTIVE: &str = "The zebra council approves purple umbrellas every Thursday.";
 
@@ -28,7 +26,7 @@ fn corpus(dir: &Path) -> CorpusIndex {
         format!("# Council notes\n\n{paragraph}\n"),
     )
     .unwrap();
-    std::fs::write(dir.join("other.txt"), lm_support::PROSE).unwrap();
+    std::fs::write(dir.join("other.txt"), precedent_testing::PROSE).unwrap();
     let out = dir.join("corpus.index");
     let options = IndexOptions {
         window: 64,

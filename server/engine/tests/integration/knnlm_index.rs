@@ -1,7 +1,5 @@
 //! Indexing a corpus with the tiny model, then retrieving, suggesting and evaluating.
 
-mod lm_support;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,7 +10,7 @@ use precedent_engine::indexer::{self, IndexError, IndexOptions, IndexReport, Key
 use precedent_engine::knnlm::{self, CorpusIndex, KnnParams};
 use precedent_engine::search::{NeighbourIndex, SearchOptions};
 
-use lm_support::tiny_model;
+use precedent_testing::tiny_model;
 
 /// A sentence no model would predict, repeated so the corpus is sure of its continuation.
 const DISTINCTIVE: &str = "The zebra council approves purple umbrellas every Thursday.";
@@ -28,7 +26,7 @@ fn distinctive_corpus(dir: &Path) {
         "zebra.md",
         &format!("# Council notes\n\n{paragraph}\n"),
     );
-    write(dir, "other.txt", lm_support::PROSE);
+    write(dir, "other.txt", precedent_testing::PROSE);
 }
 
 fn index(corpus: &Path, out: &Path, full: bool) -> IndexReport {
@@ -83,7 +81,7 @@ fn every_target_token_gets_one_entry_with_its_sentence() {
         .encode(&format!("Council notes\n\n{}", [DISTINCTIVE; 12].join(" ")))
         .unwrap()
         .len();
-    let prose_tokens = tokenizer.encode(lm_support::PROSE).unwrap().len();
+    let prose_tokens = tokenizer.encode(precedent_testing::PROSE).unwrap().len();
     // One entry per token after the first of each document.
     assert_eq!(report.entries, zebra_tokens - 1 + prose_tokens - 1);
     assert_eq!(report.documents, 2);

@@ -1,11 +1,9 @@
 //! The language model on the tiny test model: KV-cache reuse, scoring, windows, errors.
 
-mod lm_support;
-
-use lm_support::{max_abs_diff, test_model_dir, test_runtime, tiny_model, PROSE};
 use precedent_engine::lm::{
     plan_windows, Forward, LanguageModel, LmError, ScoreOptions, SessionOptions,
 };
+use precedent_testing::{max_abs_diff, test_model_dir, test_runtime, tiny_model, PROSE};
 
 const TOLERANCE: f32 = 1e-4;
 

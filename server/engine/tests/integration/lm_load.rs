@@ -1,11 +1,9 @@
 //! Loading a model directory: each way it can be broken gives an error naming the fix.
 
-mod lm_support;
-
 use std::path::Path;
 
-use lm_support::{test_model_dir, test_runtime};
 use precedent_engine::lm::{LanguageModel, SessionOptions};
+use precedent_testing::{test_model_dir, test_runtime};
 
 /// A copy of the test model in a temporary directory, with `edit` applied to its manifest
 /// and the files in `remove` deleted.

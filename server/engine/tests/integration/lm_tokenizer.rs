@@ -1,9 +1,7 @@
 //! The model's tokenizer: exact round trips and byte offsets on awkward text.
 
-mod lm_support;
-
-use lm_support::{test_model_dir, tiny_model};
 use precedent_engine::lm::{Manifest, TextTokenizer};
+use precedent_testing::{test_model_dir, tiny_model};
 
 const TEXTS: &[&str] = &[
     "plain ASCII words.",
