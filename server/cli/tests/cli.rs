@@ -399,3 +399,99 @@ fn index_out_never_replaces_a_file_that_is_not_an_index() {
     assert!(index(&notes, &["--force"]).status.success());
     assert!(std::fs::read(&notes).unwrap().starts_with(b"PRCDNTIX"));
 }
+
+/// Indexes a one-document corpus with the tiny model into `dir/corpus.index`.
+fn small_index(dir: &Path, model: &str) -> PathBuf {
+    let corpus = dir.join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    let sentence = "The zebra council approves purple umbrellas every Thursday.";
+    std::fs::write(corpus.join("zebra.md"), [sentence; 4].join(" ")).unwrap();
+    let index = dir.join("corpus.index");
+    let output = precedent(&[
+        "index",
+        corpus.to_str().unwrap(),
+        "--out",
+        index.to_str().unwrap(),
+        "--model",
+        model,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    index
+}
+
+#[test]
+fn doctor_verifies_an_index_and_names_a_damaged_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = test_model_dir();
+    let model = model.to_str().unwrap();
+    let index = small_index(dir.path(), model);
+    let output = precedent(&[
+        "doctor",
+        "--index",
+        index.to_str().unwrap(),
+        "--model",
+        model,
+    ]);
+    assert!(output.status.success(), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("every key is finite"),
+        "{}",
+        stdout(&output)
+    );
+
+    // A NaN written over the first key (the keys follow the 4,096-byte header).
+    let mut bytes = std::fs::read(&index).unwrap();
+    bytes[4096..4098].copy_from_slice(&[0x00, 0x7E]);
+    std::fs::write(&index, bytes).unwrap();
+    let output = precedent(&[
+        "doctor",
+        "--index",
+        index.to_str().unwrap(),
+        "--model",
+        model,
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("the keys section fails its checksum; rebuild it"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn a_folder_or_a_fifo_given_as_an_index_is_named_and_never_waited_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = test_model_dir();
+    let fifo = dir.path().join("pipe.index");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    // (index path, what the message says it is)
+    let cases = [
+        (dir.path().to_path_buf(), "is a folder"),
+        (fifo, "not a regular file"),
+    ];
+    for (path, what) in cases {
+        for command in [&["suggest", "Some text"][..], &["eval", "held-out.md"][..]] {
+            let mut args = command.to_vec();
+            args.extend([
+                "--index",
+                path.to_str().unwrap(),
+                "--model",
+                model.to_str().unwrap(),
+            ]);
+            // A FIFO that were opened would block here for ever.
+            let output = precedent(&args);
+            assert_eq!(
+                output.status.code(),
+                Some(1),
+                "{args:?}: {}",
+                stderr(&output)
+            );
+            assert!(
+                stderr(&output).contains(what),
+                "{args:?}: {}",
+                stderr(&output)
+            );
+        }
+    }
+}

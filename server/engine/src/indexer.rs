@@ -89,6 +89,10 @@ impl KeyContext {
     }
 }
 
+/// Metadata flag: the tuned kNN parameters (`"knn"`) were kept from an index of an older
+/// corpus or another encoding; `precedent eval --tune --save` refits them and clears it.
+pub const TUNED_ON_OLDER_CORPUS: &str = "knn_tuned_on_older_corpus";
+
 /// Progress of an indexing run, reported as it goes.
 #[derive(Clone, Debug)]
 pub enum IndexProgress {
@@ -211,10 +215,19 @@ pub fn build_index(
     }
     check_output(out, options.replace_other_file)?;
     let corpus = corpus::read_corpus(inputs, &options.corpus)?;
+    let previous_index = open_previous(out, &manifest.fingerprint);
+    // Tuned parameters outlive a re-index; whether they still fit is said below.
+    let tuned = previous_index.as_ref().and_then(|store| {
+        let metadata = store.metadata();
+        let knn = metadata.get("knn")?.clone();
+        let older = metadata.get(TUNED_ON_OLDER_CORPUS) == Some(&serde_json::Value::Bool(true));
+        let same_encoding = Encoding::from_metadata(metadata) == Encoding::of(options);
+        Some((knn, older || !same_encoding))
+    });
     let previous = if options.full_rebuild {
         None
     } else {
-        open_previous(out, &manifest.fingerprint).filter(|store| {
+        previous_index.filter(|store| {
             let same = Encoding::from_metadata(store.metadata()) == Encoding::of(options);
             if !same {
                 tracing::info!(
@@ -225,6 +238,15 @@ pub fn build_index(
             same
         })
     };
+    // Entries are copied only from an index whose every checksum and key is sound: a
+    // damaged one must not pass its damage on under a valid checksum.
+    let previous = previous.filter(|store| match store.verify() {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!("not reusing the previous index: {error}; re-encoding every document");
+            false
+        }
+    });
     let reusable = previous
         .as_ref()
         .map(reusable_documents)
@@ -280,6 +302,18 @@ pub fn build_index(
     let mut metadata = Encoding::of(options).to_metadata();
     metadata["model"] = manifest.name.clone().into();
     metadata["documents"] = report.documents.into();
+    if let Some((knn, older)) = tuned {
+        let changed = older || report.encoded_tokens > 0 || report.removed_documents > 0;
+        if changed {
+            tracing::warn!(
+                "kept the tuned λ and T of the previous index, fitted on an older corpus; \
+                 `precedent eval --index {} HELD-OUT... --tune --save` refits them",
+                out.display()
+            );
+        }
+        metadata["knn"] = knn;
+        metadata[TUNED_ON_OLDER_CORPUS] = changed.into();
+    }
     writer.set_metadata(metadata);
     drop(previous);
     let graph_started = Instant::now();

@@ -2,23 +2,34 @@
 
 use std::fmt::Display;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use precedent_engine::datastore::Datastore;
+use precedent_engine::indexer::{self, Encoding};
 use precedent_engine::lm::{LanguageModel, Manifest, ScoreOptions, TextTokenizer};
 use precedent_engine::paths::DataDir;
 use precedent_engine::runtime::{self, LibraryLocation, Runtime};
 
 use crate::options::GlobalOptions;
 
-/// Check that ONNX Runtime and the model are installed and load
+/// Check that ONNX Runtime and the model are installed and load, and that indexes are sound
 ///
 /// Shows where precedent looks for each (data directory, ORT_DYLIB_PATH, --model), loads them,
 /// summarises the model's manifest, verifies its fingerprint and runs one sample sentence.
+/// With --index, also reads every byte of each index: section checksums (keys and graph
+/// included), finite keys, and whether it was built for the model in use.
 /// Exits with status 1 if any check fails; each failure says how to fix it.
 #[derive(clap::Args)]
-#[command(verbatim_doc_comment)]
-pub struct Args {}
+#[command(
+    verbatim_doc_comment,
+    after_help = "Example: precedent doctor --index team.index"
+)]
+pub struct Args {
+    /// An index file to verify (repeatable)
+    #[arg(long = "index", value_name = "FILE")]
+    indexes: Vec<PathBuf>,
+}
 
 const SAMPLE: &str = "The capital of France is Paris, and the capital of Italy is Rome.";
 
@@ -55,7 +66,7 @@ impl<W: Write> Report<W> {
     }
 }
 
-pub fn run(global: &GlobalOptions, _args: &Args) -> anyhow::Result<()> {
+pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
     let mut report = Report {
         out: std::io::stdout().lock(),
         failures: 0,
@@ -78,7 +89,10 @@ pub fn run(global: &GlobalOptions, _args: &Args) -> anyhow::Result<()> {
             "the default model"
         };
         report.line("model", format_args!("{} ({origin})", model_dir.display()))?;
-        check_model(&mut report, global, runtime.as_ref(), &model_dir)?;
+        let fingerprint = check_model(&mut report, global, runtime.as_ref(), &model_dir)?;
+        for index in &args.indexes {
+            check_index(&mut report, index, fingerprint.as_deref())?;
+        }
     }
 
     if report.failures == 0 {
@@ -120,15 +134,17 @@ fn build_version(runtime: &Runtime) -> String {
         .to_string()
 }
 
+/// Checks the model; returns its fingerprint when its manifest reads.
 fn check_model(
     report: &mut Report<impl Write>,
     global: &GlobalOptions,
     runtime: Option<&Runtime>,
     dir: &Path,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<String>> {
     let Some(manifest) = report.check("  manifest", Manifest::read(dir), summarise)? else {
-        return Ok(());
+        return Ok(None);
     };
+    let fingerprint = Some(manifest.fingerprint.clone());
     report.check("  files", manifest.compute_fingerprint(dir), |fingerprint| {
         let sizes = [manifest.onnx_path(dir), manifest.tokenizer_path(dir)]
             .iter()
@@ -148,7 +164,7 @@ fn check_model(
     )?;
     let Some(runtime) = runtime else {
         report.line("  session", "skipped: ONNX Runtime did not load")?;
-        return Ok(());
+        return Ok(fingerprint);
     };
     let started = Instant::now();
     let loaded = LanguageModel::load(runtime, dir, global.session_options());
@@ -161,7 +177,7 @@ fn check_model(
         )
     })?
     else {
-        return Ok(());
+        return Ok(fingerprint);
     };
     report.check(
         "  sample",
@@ -175,6 +191,45 @@ fn check_model(
             )
         },
     )?;
+    Ok(fingerprint)
+}
+
+/// Opens `path` as an index for the model with `fingerprint`, then reads all of it.
+fn check_index(
+    report: &mut Report<impl Write>,
+    path: &Path,
+    fingerprint: Option<&str>,
+) -> anyhow::Result<()> {
+    report.line("index", path.display())?;
+    let Some(store) =
+        report.check("  opens", Datastore::open(path, fingerprint), |store| {
+            let encoding = Encoding::from_metadata(store.metadata());
+            let metadata = store.metadata();
+            let tuned = match (metadata.get("knn"), metadata.get(indexer::TUNED_ON_OLDER_CORPUS)) {
+            (None, _) => "default parameters",
+            (Some(_), Some(serde_json::Value::Bool(true))) => {
+                "parameters tuned on an older corpus (`precedent eval --tune --save` refits them)"
+            }
+            (Some(_), _) => "tuned parameters",
+        };
+            format!(
+                "{} entries, {} documents, keys by {}, {tuned}, {}",
+                store.len(),
+                store.document_count(),
+                encoding.keys.name(),
+                file_size(path)
+            )
+        })?
+    else {
+        return Ok(());
+    };
+    let started = Instant::now();
+    report.check("  verified", store.verify(), |()| {
+        format!(
+            "every checksum matches and every key is finite ({:.0} ms)",
+            started.elapsed().as_secs_f64() * 1e3
+        )
+    })?;
     Ok(())
 }
 

@@ -67,6 +67,16 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
         },
     )?;
     eprintln!();
+    let figures = [report.base_ppl, report.knn_ppl, report.editor_view.knn_ppl];
+    if figures.iter().any(|f| !f.is_finite()) {
+        anyhow::bail!(
+            "the perplexity came out as {} (base {}): the index or the model gives non-finite \
+             numbers; `precedent doctor --index {}` checks the index",
+            report.knn_ppl,
+            report.base_ppl,
+            args.index.display()
+        );
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -136,6 +146,9 @@ fn save_params(
         metadata = serde_json::json!({});
     }
     metadata["knn"] = serde_json::to_value(params)?;
+    if let Some(object) = metadata.as_object_mut() {
+        object.remove(precedent_engine::indexer::TUNED_ON_OLDER_CORPUS);
+    }
     store.save_with_metadata(store.path(), &metadata)?;
     Ok(())
 }

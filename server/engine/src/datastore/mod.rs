@@ -41,6 +41,8 @@ pub enum DatastoreError {
     },
     #[error("{path} is not a precedent index (wrong magic number); {REBUILD} {path}`")]
     NotAnIndex { path: PathBuf },
+    #[error("{path} is {kind}, not an index file; pass the index file built by `precedent index ... --out FILE`")]
+    NotAFile { path: PathBuf, kind: &'static str },
     #[error("{path} has index format version {found} but this precedent reads version {supported} ({}); {REBUILD} {path}`",
         if found > supported { "it was built by a newer precedent" } else { "it was built by an older precedent" })]
     FormatVersion {
@@ -156,6 +158,20 @@ impl Datastore {
     /// model fingerprint is refused. Checksums of the keys and graph are not read here (see
     /// [`Datastore::verify`]), so opening costs milliseconds whatever the index size.
     pub fn open(path: &Path, expected_model: Option<&str>) -> Result<Datastore, DatastoreError> {
+        // Opening a FIFO would block, and a folder cannot be mapped: say what it is instead.
+        let kind = std::fs::metadata(path).map_err(DatastoreError::io(path))?;
+        if kind.is_dir() {
+            return Err(DatastoreError::NotAFile {
+                path: path.to_path_buf(),
+                kind: "a folder",
+            });
+        }
+        if !kind.is_file() {
+            return Err(DatastoreError::NotAFile {
+                path: path.to_path_buf(),
+                kind: "not a regular file (a FIFO, socket or device)",
+            });
+        }
         let file = File::open(path).map_err(DatastoreError::io(path))?;
         // SAFETY: the map is read-only, and index files are only ever replaced by rename,
         // never modified in place (see the module docs), so the mapped bytes do not change.
@@ -334,11 +350,21 @@ impl Datastore {
     }
 
     /// Checks the checksums of every section, including the keys and the graph that
-    /// [`Datastore::open`] skips. Reads the whole file (about a second per GB).
+    /// [`Datastore::open`] skips, and that every key is finite (a key written with a NaN or
+    /// an infinity would silently give p_kNN 0). Reads the whole file.
     pub fn verify(&self) -> Result<(), DatastoreError> {
         Section::ALL
             .into_iter()
-            .try_for_each(|section| self.check_section_checksum(section))
+            .try_for_each(|section| self.check_section_checksum(section))?;
+        let keys = self.keys();
+        let dim = keys.dim();
+        if let Some(at) = keys.as_slice().iter().position(|x| !x.is_finite()) {
+            return Err(self.malformed(format!(
+                "entry {} has a non-finite key (NaN or infinity)",
+                at / dim
+            )));
+        }
+        Ok(())
     }
 
     fn section_bytes(&self, section: Section) -> &[u8] {

@@ -356,3 +356,78 @@ fn tuning_fits_on_half_the_held_out_documents_and_reports_on_the_other_half() {
     assert!(report.knn_ppl < report.base_ppl);
     assert!((0.0..=1.0).contains(&report.lambda) && report.temperature > 0.0);
 }
+
+/// Makes the first key of the index at `path` a NaN (f16 0x7E00) in place, as a bad disk or
+/// a bug would, leaving the header and its checksums as they were.
+fn damage_first_key(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let keys_start = 4096; // the keys follow the page-sized header
+    bytes[keys_start..keys_start + 2].copy_from_slice(&[0x00, 0x7E]);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_damaged_index_is_caught_and_not_copied_into_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    distinctive_corpus(&corpus);
+    let out = dir.path().join("corpus.index");
+    index(&corpus, &out, false);
+    damage_first_key(&out);
+    let error = Datastore::open(&out, None).unwrap().verify().unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("the keys section fails its checksum"),
+        "{error}"
+    );
+
+    // Nothing changed in the corpus, but the damaged entries are not reused.
+    let report = index(&corpus, &out, false);
+    assert_eq!(report.reused_documents, 0);
+    Datastore::open(&out, None).unwrap().verify().unwrap();
+}
+
+#[test]
+fn tuned_parameters_outlive_a_reindex_which_says_when_the_corpus_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    distinctive_corpus(&corpus);
+    let out = dir.path().join("corpus.index");
+    index(&corpus, &out, false);
+    let tuned = KnnParams {
+        lambda: 0.4,
+        temperature: 2.5,
+        ..KnnParams::default()
+    };
+    let store = Datastore::open(&out, None).unwrap();
+    let mut metadata = store.metadata().clone();
+    metadata["knn"] = serde_json::to_value(&tuned).unwrap();
+    store.save_with_metadata(&out, &metadata).unwrap();
+    drop(store);
+
+    // (what happens to the corpus, whether the parameters are flagged as older)
+    type Step = (&'static str, fn(&Path), bool);
+    let steps: [Step; 2] = [
+        ("nothing", |_| {}, false),
+        (
+            "a new document",
+            |c| write(c, "new.md", "A new document joins the corpus."),
+            true,
+        ),
+    ];
+    for (what, change, older) in steps {
+        change(&corpus);
+        index(&corpus, &out, false);
+        let store = Datastore::open(&out, None).unwrap();
+        let metadata = store.metadata();
+        assert_eq!(KnnParams::from_metadata(metadata), tuned, "after {what}");
+        assert_eq!(
+            metadata[indexer::TUNED_ON_OLDER_CORPUS],
+            serde_json::Value::Bool(older),
+            "after {what}"
+        );
+    }
+}
