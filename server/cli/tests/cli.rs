@@ -495,3 +495,124 @@ fn a_folder_or_a_fifo_given_as_an_index_is_named_and_never_waited_on() {
         }
     }
 }
+
+/// A corpus big enough that indexing it with the tiny model takes a few seconds.
+fn slow_corpus(dir: &Path) -> PathBuf {
+    let corpus = dir.join("big");
+    std::fs::create_dir_all(&corpus).unwrap();
+    let paragraph = "The committee met on Tuesday to review the draft of the annual report, \
+                     and most members agreed that the section on regional sales needed detail.";
+    for file in 0..300 {
+        let text = (0..40)
+            .map(|n| format!("{paragraph} Note {file}.{n}.\n\n"))
+            .collect::<String>();
+        std::fs::write(corpus.join(format!("doc{file:03}.md")), text).unwrap();
+    }
+    corpus
+}
+
+/// Starts `precedent index corpus --out out` and returns once its `.partial` file exists.
+fn start_indexing(corpus: &Path, out: &Path, model: &str) -> std::process::Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_precedent"))
+        .args([
+            "index",
+            corpus.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--model",
+            model,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let dir = out.parent().unwrap();
+    let started = std::time::Instant::now();
+    while !stray_files(dir).iter().any(|f| f.ends_with(".partial")) {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "no .partial file appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child
+}
+
+/// Hidden files next to an index: partial builds and locks.
+fn stray_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('.'))
+        .collect()
+}
+
+#[test]
+fn an_interrupted_build_leaves_the_previous_index_and_no_stray_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = test_model_dir();
+    let model = model.to_str().unwrap();
+    let index = small_index(dir.path(), model);
+    let before = std::fs::read(&index).unwrap();
+    let corpus = slow_corpus(dir.path());
+    // (signal, exit code a shell reports for it)
+    for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let child = start_indexing(&corpus, &index, model);
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(code), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("interrupted"),
+            "{}",
+            stderr(&output)
+        );
+        assert_eq!(
+            stray_files(dir.path()),
+            Vec::<String>::new(),
+            "signal {signal}"
+        );
+        assert_eq!(
+            std::fs::read(&index).unwrap(),
+            before,
+            "the previous index is untouched"
+        );
+    }
+}
+
+#[test]
+fn a_second_build_of_the_same_index_is_refused_while_the_first_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = test_model_dir();
+    let model = model.to_str().unwrap();
+    let corpus = slow_corpus(dir.path());
+    let index = dir.path().join("team.index");
+    let first = start_indexing(&corpus, &index, model);
+    let second = precedent(&[
+        "index",
+        corpus.to_str().unwrap(),
+        "--out",
+        index.to_str().unwrap(),
+        "--model",
+        model,
+    ]);
+    assert_eq!(second.status.code(), Some(1));
+    let message = stderr(&second);
+    assert!(
+        message.contains(&format!(
+            "another `precedent index` (process {}) is writing",
+            first.id()
+        )),
+        "{message}"
+    );
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(first.id() as i32, libc::SIGINT) }, 0);
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(130), "{}", stderr(&first));
+    assert_eq!(
+        stray_files(dir.path()),
+        Vec::<String>::new(),
+        "the lock is gone too"
+    );
+}

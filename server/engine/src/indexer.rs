@@ -143,6 +143,73 @@ pub enum IndexError {
         path: String,
         source: std::io::Error,
     },
+    #[error("another `precedent index` ({holder}) is writing {path}: wait for it to finish, or write elsewhere")]
+    Busy { path: String, holder: String },
+}
+
+/// A lock on an index being written, so that two builds never write the same file: a
+/// `.NAME.lock` file next to it, locked while the build runs (the lock goes with the
+/// process, so a killed build never blocks the next) and removed when it ends.
+struct OutputLock {
+    path: PathBuf,
+    _file: std::fs::File,
+}
+
+impl OutputLock {
+    fn acquire(out: &Path) -> Result<OutputLock, IndexError> {
+        let name = out.file_name().unwrap_or_default().to_string_lossy();
+        let path = out.with_file_name(format!(".{name}.lock"));
+        let io = |source| IndexError::Output {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let holder = match holder.trim() {
+                    "" => "another process".to_string(),
+                    pid => format!("process {pid}"),
+                };
+                return Err(IndexError::Busy {
+                    path: out.display().to_string(),
+                    holder,
+                });
+            }
+            Err(std::fs::TryLockError::Error(error)) => return Err(io(error)),
+        }
+        use std::io::Write;
+        file.set_len(0).map_err(io)?;
+        write!(file, "{}", std::process::id()).map_err(io)?;
+        Ok(OutputLock { path, _file: file })
+    }
+}
+
+/// What an interrupted build of `out` in this process leaves to remove before it exits: its
+/// `.partial` file and its lock. The previous index at `out` is untouched.
+pub fn clean_up_interrupted(out: &Path) {
+    crate::datastore::remove_own_partials(out);
+    let name = out.file_name().unwrap_or_default().to_string_lossy();
+    let lock = out.with_file_name(format!(".{name}.lock"));
+    let ours = std::fs::read_to_string(&lock)
+        .is_ok_and(|pid| pid.trim() == std::process::id().to_string());
+    if ours {
+        let _ = std::fs::remove_file(lock);
+    }
+}
+
+impl Drop for OutputLock {
+    fn drop(&mut self) {
+        // Removed while still held: a build waiting for it finds the lock free after.
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// Whether `out` may be written: absent, or a precedent index (recognised by its magic
@@ -214,6 +281,7 @@ pub fn build_index(
         )));
     }
     check_output(out, options.replace_other_file)?;
+    let _lock = OutputLock::acquire(out)?;
     let corpus = corpus::read_corpus(inputs, &options.corpus)?;
     let previous_index = open_previous(out, &manifest.fingerprint);
     // Tuned parameters outlive a re-index; whether they still fit is said below.

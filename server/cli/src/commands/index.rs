@@ -54,6 +54,40 @@ pub struct Args {
     pub force: bool,
 }
 
+/// On Ctrl-C or SIGTERM: removes what this build wrote so far (the previous index stays as
+/// it was) and exits with 130 or 143, as a shell reports those signals.
+fn clean_up_on_interrupt(out: PathBuf) {
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        let code = runtime.block_on(async {
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok()?;
+            tokio::select! {
+                result = tokio::signal::ctrl_c() => result.ok().map(|()| 130),
+                _ = terminate.recv() => Some(143),
+            }
+        });
+        let Some(code) = code else {
+            return;
+        };
+        indexer::clean_up_interrupted(&out);
+        eprintln!(
+            "\ninterrupted: nothing was written to {} (it is as it was)",
+            out.display()
+        );
+        #[allow(
+            clippy::exit,
+            reason = "the build is abandoned mid-way from another thread; its files are removed above"
+        )]
+        std::process::exit(code);
+    });
+}
+
 fn parse_key_context(name: &str) -> Result<KeyContext, String> {
     KeyContext::from_name(name)
         .ok_or_else(|| format!("{name:?}: expected \"windows\" or \"blocks\""))
@@ -71,6 +105,7 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
     };
     options.corpus.exclude = args.exclude.clone();
     options.corpus.keep_inline_code = args.keep_inline_code;
+    clean_up_on_interrupt(args.out.clone());
     let mut progress = Progress::new();
     let report = indexer::build_index(&model, &args.inputs, &args.out, &options, &mut |p| {
         progress.update(p)

@@ -27,7 +27,7 @@ use memmap2::Mmap;
 
 use format::{read_version, DocumentRecord, Header, Section, SentenceRecord, HEADER_LEN};
 pub use format::{Provenance, FORMAT_VERSION};
-pub use writer::{DatastoreWriter, DocumentInfo, SentenceInfo, StagedKeys};
+pub use writer::{remove_own_partials, DatastoreWriter, DocumentInfo, SentenceInfo, StagedKeys};
 
 const REBUILD: &str = "rebuild it with `precedent index <folders or files...> --out";
 

@@ -393,6 +393,29 @@ fn default_permissions() -> std::fs::Permissions {
     }
 }
 
+/// Removes the `.partial` files this process is writing for `path` (what an interrupted
+/// build calls before it exits, so that it leaves no stray file).
+pub fn remove_own_partials(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!(".{}.{}.", name.to_string_lossy(), std::process::id());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) && name.ends_with(".partial") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Removes `.NAME.PID.*.partial` files left by killed writers whose process is gone.
 fn remove_stale_partials(dir: &Path, file_name: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else {
