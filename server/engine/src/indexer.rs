@@ -352,7 +352,22 @@ pub fn build_index(
         } else {
             let targets = spans.len().saturating_sub(1);
             if targets > 0 {
-                encode_document(model, document, spans, id, options, &mut writer)?;
+                // Progress within a long document too, block by block.
+                let mut done_here = |encoded: usize| {
+                    progress(IndexProgress::Encoding {
+                        tokens_done: tokens_done + encoded.min(targets),
+                        tokens_total,
+                    })
+                };
+                encode_document(
+                    model,
+                    document,
+                    spans,
+                    id,
+                    options,
+                    &mut writer,
+                    &mut done_here,
+                )?;
                 report.encoded_tokens += targets;
             }
             tokens_done += targets;
@@ -522,6 +537,7 @@ fn encode_document(
     id: u32,
     options: &IndexOptions,
     writer: &mut DatastoreWriter,
+    encoded: &mut dyn FnMut(usize),
 ) -> Result<(), IndexError> {
     let sentences = document.sentences();
     let mut encode = |spans: &[crate::lm::TokenSpan], offset: usize| -> Result<(), IndexError> {
@@ -556,9 +572,12 @@ fn encode_document(
         KeyContext::Blocks => {
             // Each block tokenized and run alone, as the editor analyses it.
             let tokenizer = model.tokenizer();
+            let mut tokens = 0;
             for block in crate::editing::block_ranges(document) {
                 let block_spans = tokenizer.encode_with_offsets(&document.text()[block.clone()])?;
                 encode(&block_spans, block.start)?;
+                tokens += block_spans.len();
+                encoded(tokens);
             }
             Ok(())
         }

@@ -47,6 +47,12 @@ pub fn discover(paths: &[PathBuf], config: &CorpusConfig) -> Result<Discovery, C
     }
     discovery.files.sort();
     discovery.files.dedup();
+    // A file reached by two paths (a symbolic link to a file also in the corpus) is read
+    // once, under the first of its paths.
+    let mut seen = std::collections::HashSet::new();
+    discovery
+        .files
+        .retain(|path| seen.insert(std::fs::canonicalize(path).unwrap_or_else(|_| path.clone())));
     Ok(discovery)
 }
 

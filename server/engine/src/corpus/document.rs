@@ -36,8 +36,40 @@ pub fn read_document(path: &Path, config: &CorpusConfig) -> Result<Document, Ski
                 .collect::<Vec<_>>()
                 .join(", "),
         })?;
+    let size = std::fs::metadata(path)
+        .map_err(|error| SkipReason::Unreadable(error.to_string()))?
+        .len();
+    if size > super::MAX_DOCUMENT_BYTES {
+        return Err(SkipReason::TooLarge { bytes: size });
+    }
     let bytes = std::fs::read(path).map_err(|error| SkipReason::Unreadable(error.to_string()))?;
     Document::from_bytes(path, format, &bytes, config)
+}
+
+/// The text of `bytes` if they start with a UTF-16 byte-order mark (as Windows editors save
+/// "Unicode" text), without the mark; `None` for any other bytes.
+fn utf16_text(bytes: &[u8]) -> Result<Option<String>, SkipReason> {
+    let little_endian = match bytes {
+        [0xFF, 0xFE, ..] => true,
+        [0xFE, 0xFF, ..] => false,
+        _ => return Ok(None),
+    };
+    let body = &bytes[2..];
+    if !body.len().is_multiple_of(2) {
+        return Err(SkipReason::NotUtf16);
+    }
+    let units = body.chunks_exact(2).map(|pair| {
+        let pair = [pair[0], pair[1]];
+        if little_endian {
+            u16::from_le_bytes(pair)
+        } else {
+            u16::from_be_bytes(pair)
+        }
+    });
+    char::decode_utf16(units)
+        .collect::<Result<String, _>>()
+        .map(Some)
+        .map_err(|_| SkipReason::NotUtf16)
 }
 
 impl Document {
@@ -49,11 +81,13 @@ impl Document {
         bytes: &[u8],
         config: &CorpusConfig,
     ) -> Result<Document, SkipReason> {
-        if bytes.contains(&0) {
+        let utf16 = utf16_text(bytes)?;
+        let decoded = utf16.as_ref().map_or(bytes, |text| text.as_bytes());
+        if decoded.contains(&0) {
             return Err(SkipReason::Binary);
         }
-        let source = std::str::from_utf8(bytes).map_err(|error| SkipReason::NotUtf8 {
-            line: 1 + bytes[..error.valid_up_to()]
+        let source = std::str::from_utf8(decoded).map_err(|error| SkipReason::NotUtf8 {
+            line: 1 + decoded[..error.valid_up_to()]
                 .iter()
                 .filter(|&&b| b == b'\n')
                 .count(),

@@ -126,6 +126,36 @@ pub enum SkipReason {
     /// Nothing was left after removing code and markup.
     #[error("no prose after removing code and markup")]
     NoProse,
+    /// Larger than [`MAX_DOCUMENT_BYTES`]: reading it would take memory out of proportion.
+    #[error("too large ({:.1} MB; precedent reads files of up to {} MB: split it)", *bytes as f64 / MEGABYTE, MAX_DOCUMENT_BYTES >> 20)]
+    TooLarge {
+        /// Its size.
+        bytes: u64,
+    },
+    /// It starts with a UTF-16 byte-order mark but is not valid UTF-16.
+    #[error("not valid UTF-16 (it starts with a UTF-16 byte-order mark)")]
+    NotUtf16,
+}
+
+/// The largest file the corpus reader reads: indexing a 5 MB one-line file peaked at 765 MB
+/// (the tokenizer's working memory grows with the file), so this keeps a build under 1 GB;
+/// house-style documents are far smaller.
+pub const MAX_DOCUMENT_BYTES: u64 = 4 << 20;
+const MEGABYTE: f64 = (1 << 20) as f64;
+
+impl SkipReason {
+    /// The kind of reason, without its details.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SkipReason::Unreadable(_) => "unreadable",
+            SkipReason::Binary => "binary",
+            SkipReason::NotUtf8 { .. } => "not UTF-8",
+            SkipReason::UnknownFormat { .. } => "unknown format",
+            SkipReason::NoProse => "no prose",
+            SkipReason::TooLarge { .. } => "too large",
+            SkipReason::NotUtf16 => "not UTF-16",
+        }
+    }
 }
 
 /// A file left out of the corpus, and why.
@@ -181,7 +211,26 @@ fn empty_corpus_message(paths: &[PathBuf], extensions: &[String], warnings: &[Wa
             extensions.join(", ")
         ),
         skipped => {
-            format!("empty corpus: no prose in {searched}; all {skipped} files found were skipped")
+            // The reasons, most frequent first, with an example file each.
+            let mut reasons: Vec<(&str, String, usize, &Path)> = Vec::new();
+            for warning in warnings {
+                let kind = warning.reason.kind();
+                match reasons.iter_mut().find(|(k, ..)| *k == kind) {
+                    Some(entry) => entry.2 += 1,
+                    None => reasons.push((kind, warning.reason.to_string(), 1, &warning.path)),
+                }
+            }
+            reasons.sort_by_key(|r| std::cmp::Reverse(r.2));
+            let listed = reasons
+                .iter()
+                .map(|(_, reason, count, example)| {
+                    format!("{count} × {reason} (e.g. {})", example.display())
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            format!(
+                "empty corpus: no prose in {searched}; all {skipped} files found were skipped: {listed}"
+            )
         }
     }
 }
@@ -319,7 +368,12 @@ mod tests {
             (
                 &[("code.md", b"    indented code\n"), ("blob.txt", b"\0")],
                 2,
-                "all 2 files found were skipped",
+                "all 2 files found were skipped: 1 × binary file (contains NUL bytes) (e.g. ",
+            ),
+            (
+                &[("a.md", b"    code\n"), ("b.md", b"    more code\n")],
+                2,
+                "skipped: 2 × no prose after removing code and markup (e.g. ",
             ),
         ];
         for (files, warning_count, message_part) in cases {
@@ -333,6 +387,76 @@ mod tests {
             assert_eq!(warnings.len(), *warning_count, "{files:?}");
             assert!(message.contains(message_part), "{message}");
         }
+    }
+
+    #[test]
+    fn utf16_files_are_read_and_oversized_ones_skipped_with_the_reason() {
+        let utf16 = |big_endian: bool, text: &str| -> Vec<u8> {
+            let mut bytes = if big_endian {
+                vec![0xFE, 0xFF]
+            } else {
+                vec![0xFF, 0xFE]
+            };
+            for unit in text.encode_utf16() {
+                let pair = if big_endian {
+                    unit.to_be_bytes()
+                } else {
+                    unit.to_le_bytes()
+                };
+                bytes.extend(pair);
+            }
+            bytes
+        };
+        let little = utf16(false, "Café prose, saved by Notepad.\n");
+        let big = utf16(true, "Big-endian prose.\n");
+        let mut odd = utf16(false, "Half a character");
+        odd.push(0x41);
+        let folder = folder_with(&[("le.txt", &little), ("be.txt", &big), ("odd.txt", &odd)]);
+        let huge = folder.path().join("huge.txt");
+        let file = std::fs::File::create(&huge).unwrap();
+        file.set_len(MAX_DOCUMENT_BYTES + 1).unwrap(); // sparse: nothing is written
+        let corpus = read_corpus(&[folder.path().to_path_buf()], &CorpusConfig::default()).unwrap();
+        let texts: Vec<&str> = corpus.documents.iter().map(|d| d.text()).collect();
+        assert_eq!(
+            texts,
+            ["Big-endian prose.", "Café prose, saved by Notepad."]
+        );
+        let reasons: Vec<(String, String)> = corpus
+            .warnings
+            .iter()
+            .map(|w| {
+                (
+                    file_names(std::iter::once(w.path.clone()))[0].clone(),
+                    w.reason.to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (
+                    "huge.txt".to_string(),
+                    "too large (4.0 MB; precedent reads files of up to 4 MB: split it)".to_string()
+                ),
+                (
+                    "odd.txt".to_string(),
+                    "not valid UTF-16 (it starts with a UTF-16 byte-order mark)".to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_linked_twice_is_read_once() {
+        let folder = folder_with(&[("guide.md", b"Prose here.\n")]);
+        std::os::unix::fs::symlink(
+            folder.path().join("guide.md"),
+            folder.path().join("alias.md"),
+        )
+        .unwrap();
+        let corpus = read_corpus(&[folder.path().to_path_buf()], &CorpusConfig::default()).unwrap();
+        let documents = corpus.documents.iter().map(|d| d.path().to_path_buf());
+        assert_eq!(file_names(documents), ["alias.md"]);
     }
 
     /// Each format's prose, byte by byte, points at the character it was copied from (or
