@@ -616,3 +616,28 @@ fn a_second_build_of_the_same_index_is_refused_while_the_first_runs() {
         "the lock is gone too"
     );
 }
+
+#[test]
+fn an_os_error_is_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.index");
+    let missing = missing.to_str().unwrap();
+    let model = test_model_dir();
+    let model = model.to_str().unwrap();
+    let empty = dir.path().to_str().unwrap();
+    let cases: [&[&str]; 3] = [
+        &["eval", "--index", missing, "--model", model, empty],
+        &["suggest", "text", "--index", missing, "--model", model],
+        &["suggest", "text", "--index", missing, "--model", empty],
+    ];
+    for args in cases {
+        let output = precedent(args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let message = stderr(&output);
+        assert_eq!(
+            message.matches("os error 2").count(),
+            1,
+            "{args:?}: {message}"
+        );
+    }
+}

@@ -138,11 +138,8 @@ pub enum IndexError {
         what: &'static str,
         hint: &'static str,
     },
-    #[error("cannot check the output {path}: {source}")]
-    Output {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot check the output {path}: {error}")]
+    Output { path: String, error: std::io::Error },
     #[error("another `precedent index` ({holder}) is writing {path}: wait for it to finish, or write elsewhere")]
     Busy { path: String, holder: String },
 }
@@ -159,9 +156,9 @@ impl OutputLock {
     fn acquire(out: &Path) -> Result<OutputLock, IndexError> {
         let name = out.file_name().unwrap_or_default().to_string_lossy();
         let path = out.with_file_name(format!(".{name}.lock"));
-        let io = |source| IndexError::Output {
+        let io = |error| IndexError::Output {
             path: path.display().to_string(),
-            source,
+            error,
         };
         let mut file = std::fs::OpenOptions::new()
             .create(true)
@@ -226,10 +223,10 @@ pub fn check_output(out: &Path, replace_other_file: bool) -> Result<(), IndexErr
     let metadata = match std::fs::metadata(out) {
         Ok(metadata) => metadata,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => {
+        Err(error) => {
             return Err(IndexError::Output {
                 path: out.display().to_string(),
-                source,
+                error,
             })
         }
     };
@@ -243,9 +240,9 @@ pub fn check_output(out: &Path, replace_other_file: bool) -> Result<(), IndexErr
     let mut start = [0u8; 8];
     let read = std::fs::File::open(out)
         .and_then(|mut file| std::io::Read::read(&mut file, &mut start))
-        .map_err(|source| IndexError::Output {
+        .map_err(|error| IndexError::Output {
             path: out.display().to_string(),
-            source,
+            error,
         })?;
     let is_index = read == start.len() && crate::datastore::is_index_magic(&start);
     if is_index || replace_other_file {

@@ -34,10 +34,12 @@ const REBUILD: &str = "rebuild it with `precedent index <folders or files...> --
 /// Why an index cannot be opened or written. Each refusal says how to rebuild.
 #[derive(Debug, thiserror::Error)]
 pub enum DatastoreError {
-    #[error("cannot access index {path}: {source}")]
+    // The OS error is in the message, so it is not also a `source` (which error reporters
+    // print after the message: it would show twice).
+    #[error("cannot access index {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path} is not a precedent index (wrong magic number); {REBUILD} {path}`")]
     NotAnIndex { path: PathBuf },
@@ -74,9 +76,9 @@ pub enum DatastoreError {
 
 impl DatastoreError {
     fn io(path: &Path) -> impl Fn(std::io::Error) -> DatastoreError + '_ {
-        move |source| DatastoreError::Io {
+        move |error| DatastoreError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         }
     }
 }

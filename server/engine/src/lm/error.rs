@@ -7,26 +7,27 @@ use crate::runtime::RuntimeError;
 #[derive(Debug, thiserror::Error)]
 pub enum LmError {
     #[error(
-        "cannot read the model manifest {}: {source}. Run `precedent setup` to install the \
+        "cannot read the model manifest {}: {error}. Run `precedent setup` to install the \
          default model, or pass --model DIR with a model directory (see models/MANIFEST.md)",
         path.display()
     )]
     ManifestUnreadable {
         path: PathBuf,
-        source: std::io::Error,
+        // Shown in the message, so not a `source` (error reporters would print it twice).
+        error: std::io::Error,
     },
 
     #[error("the model manifest {} is invalid: {reason}", path.display())]
     ManifestInvalid { path: PathBuf, reason: String },
 
     #[error(
-        "cannot read {}: {source}. The model directory is incomplete; run `precedent setup` \
+        "cannot read {}: {error}. The model directory is incomplete; run `precedent setup` \
          again (or rebuild the model)",
         path.display()
     )]
     ModelFileUnreadable {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     #[error(

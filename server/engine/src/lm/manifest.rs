@@ -97,11 +97,10 @@ impl Manifest {
     /// Reads and validates `manifest.json` in `model_dir`.
     pub fn read(model_dir: &Path) -> Result<Manifest, LmError> {
         let path = crate::paths::manifest_path(model_dir);
-        let text =
-            std::fs::read_to_string(&path).map_err(|source| LmError::ManifestUnreadable {
-                path: path.clone(),
-                source,
-            })?;
+        let text = std::fs::read_to_string(&path).map_err(|error| LmError::ManifestUnreadable {
+            path: path.clone(),
+            error,
+        })?;
         Manifest::parse(&text).map_err(|reason| LmError::ManifestInvalid { path, reason })
     }
 
@@ -217,14 +216,14 @@ impl Manifest {
         let mut hasher = Sha256::new();
         for path in [self.onnx_path(model_dir), self.tokenizer_path(model_dir)] {
             let mut file =
-                std::fs::File::open(&path).map_err(|source| LmError::ModelFileUnreadable {
+                std::fs::File::open(&path).map_err(|error| LmError::ModelFileUnreadable {
                     path: path.clone(),
-                    source,
+                    error,
                 })?;
-            std::io::copy(&mut file, &mut hasher).map_err(|source| {
+            std::io::copy(&mut file, &mut hasher).map_err(|error| {
                 LmError::ModelFileUnreadable {
                     path: path.clone(),
-                    source,
+                    error,
                 }
             })?;
         }

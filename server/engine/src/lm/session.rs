@@ -216,7 +216,7 @@ impl ModelSession {
         if !path.is_file() {
             return Err(LmError::ModelFileUnreadable {
                 path,
-                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                error: std::io::Error::from(std::io::ErrorKind::NotFound),
             });
         }
         let session_error = |source: ort::Error| LmError::Session {
