@@ -189,12 +189,21 @@ impl LanguageServer for Backend {
                     section: Some("precedent".to_string()),
                 }];
                 if let Ok(mut values) = state.client.configuration(items).await {
+                    // A client with no "precedent" section answers null (Eglot does): the
+                    // settings it gave at initialization stay.
                     let settings = values.pop().unwrap_or(Value::Null);
-                    let problems = state.settings.write().unwrap().set_client(&settings);
-                    state.log_problems(problems);
+                    if !settings.is_null() {
+                        let problems = state.settings.write().unwrap().set_client(&settings);
+                        state.log_problems(problems);
+                    }
                     settings_changed(&state).await;
                 }
             });
+            return;
+        }
+        if empty {
+            // Nothing said (and nothing to ask): keep the client's settings as they are.
+            self.settings_changed().await;
             return;
         }
         let problems = self.state.settings.write().unwrap().set_client(&settings);

@@ -158,3 +158,35 @@ async fn ignoring_a_hint_here_keeps_it_in_other_sentences() {
     assert_eq!(after, expected, "only the other sentence keeps its hint");
     client.shut_down().await;
 }
+
+/// Eglot gives its settings as initializationOptions, then announces a configuration change
+/// with null settings, and answers the server's workspace/configuration request with null.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_null_configuration_keeps_the_settings_given_at_initialization() {
+    let root = workspace("null-configuration");
+    for capabilities in [json!({}), json!({"workspace": {"configuration": true}})] {
+        let mut client = TestClient::start_with(&root, settings(), capabilities.clone()).await;
+        client
+            .notify(
+                "workspace/didChangeConfiguration",
+                json!({"settings": null}),
+            )
+            .await;
+        let status = client
+            .notification(|m| m["method"] == "precedent/statusChanged")
+            .await;
+        let indexes: Vec<&str> = status["params"]["indexes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            indexes,
+            [corpus_index().to_str().unwrap()],
+            "with capabilities {capabilities}"
+        );
+        assert_eq!(status["params"]["k"], 8, "with capabilities {capabilities}");
+        client.shut_down().await;
+    }
+}

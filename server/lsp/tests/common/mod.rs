@@ -28,6 +28,13 @@ impl TestClient {
     /// Starts the server on the tiny model, initializes it with `root` as the workspace and
     /// `settings` as initializationOptions, and waits until the model has loaded.
     pub async fn start(root: &Path, settings: Value) -> TestClient {
+        TestClient::start_with(root, settings, json!({})).await
+    }
+
+    /// As [`TestClient::start`], with the client capabilities `capabilities`. The client
+    /// answers the server's requests with null, and `workspace/configuration` with null for
+    /// each item (as Eglot does when it has no settings for the server).
+    pub async fn start_with(root: &Path, settings: Value, capabilities: Value) -> TestClient {
         let (to_server, server_input) = tokio::io::duplex(1 << 20);
         let (server_output, client_input) = tokio::io::duplex(1 << 20);
         let options = ServeOptions {
@@ -51,7 +58,7 @@ impl TestClient {
                 json!({
                     "processId": null,
                     "rootUri": root_uri,
-                    "capabilities": {},
+                    "capabilities": capabilities,
                     "initializationOptions": settings,
                 }),
             )
@@ -156,7 +163,14 @@ impl TestClient {
             }
             if message.get("id").is_some() && message.get("method").is_some() {
                 let id = message["id"].clone();
-                self.send(json!({"jsonrpc": "2.0", "id": id, "result": null}))
+                // No settings for any item (one null each), as Eglot answers; null to the rest.
+                let result = match message["params"]["items"].as_array() {
+                    Some(items) if message["method"] == "workspace/configuration" => {
+                        json!(vec![Value::Null; items.len()])
+                    }
+                    _ => Value::Null,
+                };
+                self.send(json!({"jsonrpc": "2.0", "id": id, "result": result}))
                     .await;
             } else if message.get("method").is_some() {
                 self.notifications.push(message);
