@@ -127,6 +127,23 @@ async fn ignoring_a_hint_here_keeps_it_in_other_sentences() {
     assert!(before.contains(&(2, "coats".into())), "{before:?}");
     assert!(before.contains(&(4, "coats".into())), "{before:?}");
     assert_eq!(hints[0]["data"]["preferred"], "umbrellas");
+    // The corpus sentence, as a place in the corpus file the editor can open.
+    let corpus_file = test_home().join("corpus").join("zebra.md");
+    let related = &hints[0]["relatedInformation"][0];
+    assert_eq!(related["location"]["uri"], common::uri(&corpus_file));
+    assert_eq!(related["message"], format!("The corpus: {DISTINCTIVE}"));
+    let range = &related["location"]["range"];
+    let (start, end) = (&range["start"], &range["end"]);
+    assert_eq!(
+        (start["line"].as_u64(), end["line"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let columns = end["character"].as_u64().unwrap() - start["character"].as_u64().unwrap();
+    assert_eq!(
+        columns as usize,
+        DISTINCTIVE.len(),
+        "the sentence, on line 3 of the file"
+    );
 
     let actions = client
         .request(

@@ -3,7 +3,11 @@
 
 use precedent_engine::assist::{Assistant, Corpora, HintOptions};
 use precedent_engine::editing::{self, HintKind};
-use tower_lsp::lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString};
+use precedent_engine::evidence::SupportingSentence;
+use tower_lsp::lsp_types::{
+    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString,
+    Position, Range, Url,
+};
 
 use super::hint_thresholds;
 use crate::config::{Settings, Severity};
@@ -55,6 +59,8 @@ pub fn diagnostics(
                 code: Some(NumberOrString::String(hint.kind.name().to_string())),
                 source: Some(SOURCE.to_string()),
                 message: editing::hint_message(hint),
+                related_information: Some(hint.support.iter().filter_map(evidence).collect())
+                    .filter(|related: &Vec<_>| !related.is_empty()),
                 data: serde_json::to_value(HintData {
                     word: hint.written.clone(),
                     preferred: hint.preferred.clone(),
@@ -67,4 +73,26 @@ pub fn diagnostics(
         })
         .collect();
     Some(diagnostics)
+}
+
+/// A corpus sentence as related information: where it is in its file (if the file is on
+/// this disk, so that the editor can open it) and its text.
+fn evidence(sentence: &SupportingSentence) -> Option<DiagnosticRelatedInformation> {
+    let path = std::path::Path::new(sentence.path.as_deref()?);
+    let uri = Url::from_file_path(path).ok().filter(|_| path.is_file())?;
+    let line = sentence.line.saturating_sub(1);
+    let start = sentence.column.saturating_sub(1);
+    let first_line = sentence.sentence.lines().next().unwrap_or_default();
+    let end = start
+        + first_line
+            .chars()
+            .map(|c| c.len_utf16() as u32)
+            .sum::<u32>();
+    Some(DiagnosticRelatedInformation {
+        location: Location {
+            uri,
+            range: Range::new(Position::new(line, start), Position::new(line, end)),
+        },
+        message: format!("The corpus: {}", sentence.sentence),
+    })
 }
