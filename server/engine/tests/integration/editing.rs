@@ -28,19 +28,7 @@ fn corpus(dir: &Path) -> CorpusIndex {
     .unwrap();
     std::fs::write(dir.join("other.txt"), precedent_testing::PROSE).unwrap();
     let out = dir.join("corpus.index");
-    let options = IndexOptions {
-        window: 64,
-        stride: 32,
-        ..IndexOptions::default()
-    };
-    indexer::build_index(
-        tiny_model(),
-        &[dir.to_path_buf()],
-        &out,
-        &options,
-        &mut |_| {},
-    )
-    .unwrap();
+    precedent_testing::build_index(dir, &out);
     let store = Datastore::open(&out, Some(&tiny_model().manifest().fingerprint)).unwrap();
     CorpusIndex::new(
         NeighbourIndex::new(Arc::new(store), SearchOptions::default()).unwrap(),
