@@ -111,14 +111,17 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
     for document in &documents.documents {
         bar.set_message(document.path().display().to_string());
         let path = document.path();
-        // The editor's path: the file's source text read as an open document.
-        let source = std::fs::read(path)?;
+        // The editor's path: the file's source text (decoded as the corpus reader decoded
+        // it) read as an open document.
+        let bytes = std::fs::read(path)?;
+        let source = corpus::source_text(&bytes)
+            .map_err(|reason| anyhow::anyhow!("{}: {reason}", path.display()))?;
         let open = OpenDocument::new(
             path.display().to_string(),
             path.to_path_buf(),
             document.format(),
             0,
-            String::from_utf8_lossy(&source).into_owned(),
+            source.into_owned(),
             None,
         );
         let hints = assistant

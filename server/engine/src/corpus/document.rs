@@ -1,5 +1,6 @@
 //! One corpus file read into prose, with its provenance and sentences.
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -72,6 +73,28 @@ fn utf16_text(bytes: &[u8]) -> Result<Option<String>, SkipReason> {
         .map_err(|_| SkipReason::NotUtf16)
 }
 
+/// The text of a file's `bytes` as an editor shows it: UTF-8, or UTF-16 with a byte-order
+/// mark, without a byte-order mark; binary or undecodable bytes are a reason to skip it.
+pub fn source_text(bytes: &[u8]) -> Result<Cow<'_, str>, SkipReason> {
+    if let Some(text) = utf16_text(bytes)? {
+        if text.contains('\0') {
+            return Err(SkipReason::Binary);
+        }
+        return Ok(Cow::Owned(text));
+    }
+    if bytes.contains(&0) {
+        return Err(SkipReason::Binary);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|error| SkipReason::NotUtf8 {
+        line: 1 + bytes[..error.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count(),
+    })?;
+    // Editors do not count a byte-order mark as a column.
+    Ok(Cow::Borrowed(text.strip_prefix('\u{FEFF}').unwrap_or(text)))
+}
+
 impl Document {
     /// Extracts the prose of `bytes`, the content of the file at `path`, read as `format`.
     /// Also serves for text that is not on disk (an editor's buffer).
@@ -81,19 +104,8 @@ impl Document {
         bytes: &[u8],
         config: &CorpusConfig,
     ) -> Result<Document, SkipReason> {
-        let utf16 = utf16_text(bytes)?;
-        let decoded = utf16.as_ref().map_or(bytes, |text| text.as_bytes());
-        if decoded.contains(&0) {
-            return Err(SkipReason::Binary);
-        }
-        let source = std::str::from_utf8(decoded).map_err(|error| SkipReason::NotUtf8 {
-            line: 1 + decoded[..error.valid_up_to()]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count(),
-        })?;
-        // Editors do not count a byte-order mark as a column.
-        let source = source.strip_prefix('\u{FEFF}').unwrap_or(source);
+        let source = source_text(bytes)?;
+        let source = source.as_ref();
         let keep_inline_code = config.keep_inline_code;
         let (text, provenance) = match format {
             Format::Markdown => markdown::extract(source, keep_inline_code),
@@ -338,6 +350,31 @@ mod tests {
             document.content_hash(),
             "a2c064616af4c66c576821616646bdfad5556a263b4b007847605118971f4389"
         );
+    }
+
+    #[test]
+    fn source_text_decodes_as_an_editor_opens_the_file() {
+        let utf16_le: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain("Sign in.".encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let utf16_be: Vec<u8> = [0xFE, 0xFF]
+            .into_iter()
+            .chain("Sign in.".encode_utf16().flat_map(u16::to_be_bytes))
+            .collect();
+        let cases: &[(&[u8], Result<&str, SkipReason>)] = &[
+            (b"Sign in.", Ok("Sign in.")),
+            ("\u{FEFF}Sign in.".as_bytes(), Ok("Sign in.")),
+            (&utf16_le, Ok("Sign in.")),
+            (&utf16_be, Ok("Sign in.")),
+            (&[0xFF, 0xFE, b'S'], Err(SkipReason::NotUtf16)),
+            (b"Sign\0in.", Err(SkipReason::Binary)),
+            (b"ok\n\xff", Err(SkipReason::NotUtf8 { line: 2 })),
+        ];
+        for (bytes, expected) in cases {
+            let decoded = source_text(bytes);
+            assert_eq!(decoded.as_deref(), expected.as_deref(), "{bytes:?}");
+        }
     }
 
     #[test]

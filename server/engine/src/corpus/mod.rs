@@ -27,7 +27,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use discover::{discover, Discovery};
-pub use document::{read_document, Document};
+pub use document::{read_document, source_text, Document};
 pub use prose::SourcePosition;
 
 /// The markup language of a corpus file, which decides how its prose is extracted.
