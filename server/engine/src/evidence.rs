@@ -70,6 +70,78 @@ fn corpus_sentence(corpus: &CorpusIndex, entry: u32, weight: f32) -> Option<Supp
     })
 }
 
+/// The corpus word that ends a neighbour's context: the word written right before the
+/// neighbour's token, in its sentence. The neighbours of the context after a word are the
+/// corpus's contexts that the model reads alike, so these are the words the corpus writes
+/// where that word stands ("please use the" for "please utilize the").
+#[derive(Clone, Debug, PartialEq)]
+pub struct WordBefore {
+    pub word: String,
+    /// What separates the word from the neighbour's token (a space, ", ", …).
+    pub gap: String,
+    /// The neighbour's token (what follows the word in the corpus).
+    pub next_token: u32,
+    /// The neighbour's sentence, with the word marked, and the neighbour's weight.
+    pub sentence: SupportingSentence,
+}
+
+/// The corpus word before each corpus neighbour's token, when the token starts a word (a
+/// token inside a word has no word before it) in the same sentence.
+pub fn words_before(corpora: &[&CorpusIndex], neighbours: &[WeightedNeighbour]) -> Vec<WordBefore> {
+    neighbours
+        .iter()
+        .filter_map(|neighbour| match neighbour.source {
+            NeighbourSource::Corpus { corpus, entry } => word_before(
+                corpora.get(corpus)?,
+                entry,
+                neighbour.token,
+                neighbour.weight,
+            ),
+            NeighbourSource::Document(_) => None,
+        })
+        .collect()
+}
+
+fn word_before(corpus: &CorpusIndex, entry: u32, token: u32, weight: f32) -> Option<WordBefore> {
+    let store = corpus.store();
+    let provenance = store.provenance().get(entry as usize)?;
+    let document = store.document(provenance.document)?;
+    let sentence = store.sentence(provenance.document, provenance.sentence)?;
+    let text = sentence.text;
+    let end = (provenance.end as usize).min(text.len());
+    let start = (provenance.start as usize).min(end);
+    // Where the token's text starts, past the space a token carries before a word.
+    let token_text = text.get(start..end)?;
+    let token_start = start + (token_text.len() - token_text.trim_start().len());
+    // A token of letters right after letters is the rest of a word ("util|ize").
+    let inside_word = text[token_start..]
+        .chars()
+        .next()
+        .is_some_and(char::is_alphanumeric)
+        && text[..token_start]
+            .chars()
+            .next_back()
+            .is_some_and(char::is_alphanumeric);
+    if inside_word {
+        return None;
+    }
+    let (word_start, word) = lexicon::word_indices(&text[..token_start]).last()?;
+    let word_end = word_start + word.len();
+    Some(WordBefore {
+        word: word.to_string(),
+        gap: text[word_end..token_start].to_string(),
+        next_token: token,
+        sentence: SupportingSentence {
+            path: Some(document.path.to_string()),
+            line: sentence.line,
+            column: sentence.column,
+            sentence: text.to_string(),
+            mark: word_start..word_end,
+            weight,
+        },
+    })
+}
+
 /// Corpus sentence `at` of `corpus`, with the first use of the word `form` marked: the
 /// evidence that the corpus writes a word (weight 0: it comes from counts, not neighbours).
 pub fn sentence_using(

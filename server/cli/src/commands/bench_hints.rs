@@ -69,7 +69,7 @@ struct CommonArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
 
-    /// Print every hint on the text as written, and every planted word missed
+    /// Print every hint on the text as written, and every planted word, caught or missed
     #[arg(long)]
     show: bool,
 
@@ -276,14 +276,17 @@ fn run(global: &GlobalOptions, args: &CommonArgs, model_swaps: bool) -> anyhow::
                 tail(&text[..hint.bytes.end], 80)
             )?;
         }
-        for (plant, _) in plants.iter().zip(&caught).filter(|(_, c)| !**c) {
+        for (plant, was_caught) in plants.iter().zip(&caught) {
+            let text = &planted_blocks[plant.block];
             writeln!(
                 out,
-                "missed {}: {} (was {}) | …{}",
+                "{} {}: {} (was {}) | …{}‸{}…",
+                if *was_caught { "caught" } else { "missed" },
                 plant.kind.name(),
                 plant.planted,
                 plant.original,
-                tail(&planted_blocks[plant.block][..plant.bytes.end], 80)
+                tail(&text[..plant.bytes.end], 60),
+                head(&text[plant.bytes.end..], 30),
             )?;
         }
     }
@@ -317,6 +320,13 @@ fn run(global: &GlobalOptions, args: &CommonArgs, model_swaps: bool) -> anyhow::
     )?;
     writeln!(out, "hints on the planted text: {hints_on_planted}")?;
     Ok(())
+}
+
+fn head(text: &str, chars: usize) -> String {
+    text.chars()
+        .take(chars)
+        .collect::<String>()
+        .replace('\n', " ")
 }
 
 fn tail(text: &str, chars: usize) -> String {

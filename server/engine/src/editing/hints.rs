@@ -25,7 +25,7 @@ use std::ops::Range;
 
 use super::analysis::{BlockAnalysis, Candidate, WordAnalysis};
 use super::usage::majority_word;
-use crate::evidence::{sentence_using, supporting_sentences, SupportingSentence};
+use crate::evidence::{sentence_using, supporting_sentences, words_before, SupportingSentence};
 use crate::knnlm::{self, CorpusIndex, KnnParams, KnnPrediction};
 use crate::lm::{log_sum_exp, Context, LmError};
 
@@ -171,8 +171,9 @@ pub struct HintCandidate<'a> {
     pub preferred: String,
     pub written_count: u32,
     pub preferred_count: u32,
-    /// A word choice the model prefers too, for a word the corpus never writes: the house
-    /// word must then fit the sentence at least as well as the written word.
+    /// A word choice that rests on the model agreeing, for a word the corpus never writes:
+    /// the house word must then fit the sentence at least as well as the written word, and
+    /// the model must read the two sentences alike ([`MIN_STATE_SIMILARITY`]).
     pub model_agrees: bool,
     pub support: Vec<SupportingSentence>,
 }
@@ -182,6 +183,12 @@ impl HintCandidate<'_> {
     /// the sentence about as well as the written word under the base model. (That the
     /// corpus prefers it is what stage (1) established.)
     pub fn confirmed_by(&self, comparison: Comparison, thresholds: &HintThresholds) -> bool {
+        // Resting on the model, the house word must mean the same there: the model reads
+        // the sentence with it alike.
+        let model_agrees = self.kind == HintKind::WordChoice && self.model_agrees;
+        if model_agrees && comparison.state_similarity < MIN_STATE_SIMILARITY {
+            return false;
+        }
         let max_loss = match self.kind {
             HintKind::WordChoice if self.model_agrees => 1.0,
             HintKind::WordChoice => thresholds.max_fluency_loss,
@@ -339,6 +346,10 @@ impl Vocabulary<'_> {
 /// capitalised).
 const MIN_CAPITALISED_COUNT: u32 = 3;
 
+/// A name the corpus writes at least this often (once inside a sentence at least) and
+/// never in the written case is a capitalisation finding.
+const MIN_NAME_COUNT: u32 = 2;
+
 /// A word the corpus writes at most this often, plus one per 100,000 corpus words, is one
 /// it avoids; a word it writes more often is not a word-choice finding, however strongly
 /// the neighbours prefer another one here.
@@ -350,6 +361,19 @@ const MIN_RIGHT_TOKENS: usize = 2;
 /// Word choices checked per word, the highest [`corpus_lift`] first: the first that fits
 /// the sentence is the hint.
 const WORD_CHOICE_CANDIDATES: usize = 3;
+
+/// A word written where like contexts end ([`words_in_like_contexts`]) must carry at least
+/// this share of the neighbours' weight.
+const MIN_LIKE_CONTEXT_WEIGHT: f32 = 0.05;
+
+/// The corpus writes a word of like contexts at least this often, in any case.
+const MIN_LIKE_CONTEXT_COUNT: u32 = 4;
+
+/// How alike the model must read the sentence with the house word and as written, for a
+/// house word of like contexts: the cosine similarity of the model's states (keys) right
+/// after either word. Synonyms in context read alike ("please use" / "please utilize":
+/// 0.99), other fluent words less ("this section" / "this elementary": 0.85).
+pub const MIN_STATE_SIMILARITY: f32 = 0.97;
 
 /// For a word the corpus never writes: how much the neighbours must prefer the house word
 /// (ln of the p_kNN ratio) when the model prefers it too: ln 5.
@@ -486,7 +510,16 @@ fn capitalisation(vocabulary: &Vocabulary, written: &str, initial: bool) -> Opti
     } else {
         forms.iter().find(|f| &f.0 == house)?.2
     };
-    if relevant < MIN_CAPITALISED_COUNT || written_use > 0 {
+    // A name the corpus writes a few times, inside a sentence at least once, and never as
+    // written anywhere, is as sure as a word it often capitalises inside sentences ("NFS",
+    // "eucJP": most of their uses are in headings and tables).
+    let written_anywhere: u32 = forms
+        .iter()
+        .filter(|(form, _, _)| form == written)
+        .map(|f| f.1)
+        .sum();
+    let rare_name = !initial && relevant >= 1 && count >= MIN_NAME_COUNT && written_anywhere == 0;
+    if (relevant < MIN_CAPITALISED_COUNT && !rare_name) || written_use > 0 {
         return None;
     }
     // "Workspace" inside a sentence where the corpus writes "workspace": often a label or
@@ -633,10 +666,97 @@ fn word_choice(
         .collect();
     findings.sort_by(|a, b| b.0.total_cmp(&a.0));
     findings.dedup_by(|a, b| a.1.preferred == b.1.preferred);
-    findings
+    let mut findings: Vec<Finding> = findings
         .into_iter()
         .take(WORD_CHOICE_CANDIDATES)
         .map(|(_, finding)| finding)
+        .collect();
+    if written_count == 0 && !name {
+        for like in words_in_like_contexts(vocabulary, analysis, word, params, thresholds) {
+            if !findings.iter().any(|f| f.preferred == like.preferred) {
+                findings.push(like);
+            }
+        }
+    }
+    findings
+}
+
+/// For a word the corpus never writes in any form: the words the corpus writes where its
+/// contexts read like this one up to and including the word ("please use the" for "please
+/// utilize the"), heaviest first. They come from the corpus neighbours of the context
+/// *after* the word, which see the word itself: the neighbours of the text before a wordy
+/// synonym spread their weight over whatever may follow it. The check (stage 2) must then
+/// find that the model reads the sentence with the house word alike
+/// ([`MIN_STATE_SIMILARITY`]) and at least as fluently.
+fn words_in_like_contexts(
+    vocabulary: &Vocabulary,
+    analysis: &BlockAnalysis,
+    word: &WordAnalysis,
+    params: &KnnParams,
+    thresholds: &HintThresholds,
+) -> Vec<Finding> {
+    let text = &analysis.text;
+    let written = &text[word.bytes.clone()];
+    let read = checked_tokens(analysis, word);
+    let (Some(next), Some(after_word)) = (
+        analysis.tokens.get(read.word_end),
+        analysis.knn_at(vocabulary.corpora, params, read.word_end - 1),
+    ) else {
+        return Vec::new();
+    };
+    let next_start = next.bytes.start
+        + (text[next.bytes.clone()].len() - text[next.bytes.clone()].trim_start().len());
+    let gap = text
+        .get(word.bytes.end..next_start)
+        .unwrap_or_default()
+        .trim();
+    let initial = sentence_initial(text, word.bytes.start);
+    let mut words: Vec<(String, f32, Vec<SupportingSentence>)> = Vec::new();
+    for before in words_before(vocabulary.corpora, &after_word.neighbours) {
+        if before.gap.trim() != gap {
+            continue;
+        }
+        let lower = before.word.to_lowercase();
+        match words.iter_mut().find(|(w, _, _)| *w == lower) {
+            Some((_, weight, support)) => {
+                *weight += before.sentence.weight;
+                if !support
+                    .iter()
+                    .any(|s| s.sentence == before.sentence.sentence)
+                {
+                    support.push(before.sentence);
+                }
+            }
+            None => words.push((lower, before.sentence.weight, vec![before.sentence])),
+        }
+    }
+    words.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let min_count = (thresholds.min_count_ratio.ceil() as u32).max(MIN_LIKE_CONTEXT_COUNT);
+    words
+        .into_iter()
+        .filter(|(house, weight, _)| {
+            *weight >= MIN_LIKE_CONTEXT_WEIGHT
+                && house.chars().all(char::is_alphabetic)
+                && !house.eq_ignore_ascii_case(written)
+                && !vocabulary.is_name(house)
+        })
+        .filter_map(|(house, _, support)| {
+            let count = vocabulary.count_folded(&house);
+            (count >= min_count).then(|| Finding {
+                kind: HintKind::WordChoice,
+                preferred: if initial {
+                    capitalise_first(&house)
+                } else {
+                    house.clone()
+                },
+                house_form: house,
+                written_count: 0,
+                preferred_count: count,
+                model_agrees: true,
+                support,
+            })
+        })
+        .take(WORD_CHOICE_CANDIDATES)
         .collect()
 }
 
@@ -749,11 +869,15 @@ pub fn checked_hints(
     mut check: impl FnMut(&HintCandidate) -> Option<Comparison>,
 ) -> Vec<Hint> {
     let mut hints: Vec<Hint> = Vec::new();
+    // The last hint's state similarity, while a later candidate for its word may replace it:
+    // of the house words that rest on the model agreeing, the one read most alike wins
+    // ("utilizing" → "using", not "uses"). Any other hint is its word's first confirmed one.
+    let mut open_similarity: Option<f32> = None;
     for candidate in hint_candidates(analysis, corpora, params, thresholds) {
-        if hints
+        let same_word = hints
             .last()
-            .is_some_and(|h| h.bytes == candidate.word.bytes)
-        {
+            .is_some_and(|h| h.bytes == candidate.word.bytes);
+        if same_word && !(candidate.model_agrees && open_similarity.is_some()) {
             continue;
         }
         let Some(comparison) = check(&candidate) else {
@@ -765,11 +889,22 @@ pub fn checked_hints(
             kind = candidate.kind.name(),
             lm_log_ratio = comparison.lm_log_ratio,
             log_ratio = comparison.log_ratio,
+            state_similarity = comparison.state_similarity,
+            model_agrees = candidate.model_agrees,
             "hint candidate checked"
         );
         if !candidate.confirmed_by(comparison, thresholds) {
             continue;
         }
+        if same_word {
+            if open_similarity.is_some_and(|best| best >= comparison.state_similarity) {
+                continue;
+            }
+            hints.pop();
+        }
+        open_similarity = candidate
+            .model_agrees
+            .then_some(comparison.state_similarity);
         let preferred_token = comparison.preferred_first_token;
         hints.push(candidate.into_hint(analysis, params, comparison, max_support, preferred_token));
     }
@@ -784,6 +919,9 @@ pub struct Comparison {
     pub lm_log_ratio: f32,
     /// The preferred word's first token here.
     pub preferred_first_token: Option<u32>,
+    /// How alike the model reads the two sentences: the cosine similarity of its states
+    /// (keys) right after either word.
+    pub state_similarity: f32,
 }
 
 /// ln p(preferred word + rest) − ln p(written word + rest), both after the same left
@@ -811,6 +949,7 @@ pub fn compare_words(
             log_ratio: 0.0,
             lm_log_ratio: 0.0,
             preferred_first_token: None,
+            state_similarity: 0.0,
         });
     }
     let read = checked_tokens(analysis, word);
@@ -852,8 +991,22 @@ pub fn compare_words(
     };
     let preferred_first_token = preferred.first().copied();
     let preferred_first = preferred_first_token.and_then(known);
+    let preferred_len = preferred.len();
     preferred.extend(&rest);
-    let with_preferred = score_branch(context, corpora, params, left, &preferred, preferred_first)?;
+    let mut state_after_preferred = None;
+    let with_preferred = score_branch(
+        context,
+        corpora,
+        params,
+        left,
+        &preferred,
+        preferred_first,
+        Some((preferred_len, &mut state_after_preferred)),
+    )?;
+    let state_similarity = match (state_after_preferred, analysis.key(read.word_end - 1)) {
+        (Some(preferred), Some(written)) => cosine_similarity(&preferred, written),
+        _ => 0.0,
+    };
     let with_written = match with_written {
         Some(sum) => sum,
         None => {
@@ -862,13 +1015,22 @@ pub fn compare_words(
                 .chain(&rest)
                 .copied()
                 .collect();
-            score_branch(context, corpora, params, left, &written, known(written[0]))?
+            score_branch(
+                context,
+                corpora,
+                params,
+                left,
+                &written,
+                known(written[0]),
+                None,
+            )?
         }
     };
     Ok(Comparison {
         log_ratio: with_preferred.knn_lm - with_written.knn_lm,
         lm_log_ratio: with_preferred.lm - with_written.lm,
         preferred_first_token,
+        state_similarity,
     })
 }
 
@@ -984,6 +1146,8 @@ fn sentence_end(rest: &str) -> usize {
 /// `first`, when the analysis has them: the LM's ln p of the continuation's first token
 /// and p_kNN at the end of `left`, so that the run starts one token later.
 /// The continuation's last token is never run: nothing after it is scored.
+/// `state_wanted` = (i, slot): the model's state (key) that predicts `continuation[i]` is
+/// kept in slot.
 fn score_branch(
     context: &Context,
     corpora: &[&CorpusIndex],
@@ -991,6 +1155,7 @@ fn score_branch(
     left: &[u32],
     continuation: &[u32],
     first: Option<(f32, Option<&KnnPrediction>)>,
+    mut state_wanted: Option<(usize, &mut Option<Vec<f32>>)>,
 ) -> Result<Scores, LmError> {
     let mut total = Scores::default();
     if left.is_empty() || continuation.is_empty() {
@@ -1017,10 +1182,26 @@ fn score_branch(
         let logits = forward.logits_at(position).ok_or(LmError::EmptyInput)?;
         let lm = (f64::from(logits[token as usize]) - log_sum_exp(logits)) as f32;
         let key = forward.key_at(position).ok_or(LmError::EmptyInput)?;
+        if let Some((at, state)) = state_wanted.as_mut() {
+            if *at == i {
+                **state = Some(key.to_vec());
+            }
+        }
         let knn = knnlm::predict_knn(corpora, None, params, key);
         total.add(knn.as_ref(), lm, token);
     }
     Ok(total)
+}
+
+fn cosine_similarity(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let norms = norm(a) * norm(b);
+    if norms > 0.0 {
+        dot / norms
+    } else {
+        0.0
+    }
 }
 
 /// ln p_kNN-LM(token), given the LM's ln p and p_kNN (none: nothing to retrieve from).
@@ -1055,6 +1236,85 @@ mod tests {
                 reads_as_name(text, start..start + word.len()),
                 expected,
                 "{word} in {text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn cosine_similarity_by_hand() {
+        // (a, b, cos)
+        let cases: [(&[f32], &[f32], f32); 4] = [
+            (&[1.0, 0.0], &[2.0, 0.0], 1.0),
+            (&[1.0, 0.0], &[0.0, 3.0], 0.0),
+            (&[1.0, 1.0], &[1.0, 0.0], std::f32::consts::FRAC_1_SQRT_2),
+            (&[0.0, 0.0], &[1.0, 0.0], 0.0),
+        ];
+        for (a, b, expected) in cases {
+            assert!(
+                (cosine_similarity(a, b) - expected).abs() < 1e-6,
+                "{a:?} {b:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_house_word_resting_on_the_model_must_read_alike_and_no_less_fluently() {
+        let word = WordAnalysis {
+            bytes: 0..4,
+            token_index: 5,
+            written: 1,
+            lm_log_probs: Vec::new(),
+            neighbours: Vec::new(),
+            sources: Vec::new(),
+        };
+        let thresholds = HintThresholds::default();
+        let loss_allowed = -(thresholds.max_fluency_loss.ln() as f32);
+        let variant_loss_allowed = -thresholds.max_variant_fluency_loss.ln();
+        // (kind, rests on the model, ln p_LM ratio over the sentence, state similarity,
+        // confirmed)
+        let cases = [
+            (HintKind::WordChoice, true, 0.5, 0.99, true),
+            (HintKind::WordChoice, true, 0.5, 0.96, false),
+            (HintKind::WordChoice, true, -0.1, 0.99, false),
+            // The corpus's preference alone: a fluency loss is allowed, however differently
+            // the model reads the sentence ("log in" / "sign in").
+            (HintKind::WordChoice, false, loss_allowed + 0.1, 0.5, true),
+            (HintKind::WordChoice, false, loss_allowed - 0.1, 0.99, false),
+            (
+                HintKind::Spelling,
+                false,
+                variant_loss_allowed + 0.1,
+                0.5,
+                true,
+            ),
+            (
+                HintKind::Capitalisation,
+                false,
+                variant_loss_allowed - 0.1,
+                0.99,
+                false,
+            ),
+        ];
+        for (kind, model_agrees, lm_log_ratio, state_similarity, confirmed) in cases {
+            let candidate = HintCandidate {
+                word: &word,
+                kind,
+                preferred: "use".to_string(),
+                written_count: 0,
+                preferred_count: 10,
+                model_agrees,
+                support: Vec::new(),
+            };
+            let comparison = Comparison {
+                log_ratio: lm_log_ratio,
+                lm_log_ratio,
+                preferred_first_token: None,
+                state_similarity,
+            };
+            assert_eq!(
+                candidate.confirmed_by(comparison, &thresholds),
+                confirmed,
+                "{kind:?} {model_agrees} {lm_log_ratio} {state_similarity}"
             );
         }
     }

@@ -10,6 +10,7 @@ use precedent_engine::editing::{
     self, AnalysisOptions, BlockAnalysis, CompletionOptions, CompletionQuery, HintKind,
     HintThresholds,
 };
+use precedent_engine::evidence;
 use precedent_engine::indexer::{self, IndexOptions, KeyContext};
 use precedent_engine::knnlm::{self, CorpusIndex, KnnParams};
 use precedent_engine::lm::log_softmax;
@@ -505,5 +506,66 @@ fn an_index_keyed_by_blocks_has_the_keys_the_editor_computes() {
             aligned,
             "{keys:?}: {largest_difference}"
         );
+    }
+}
+
+#[test]
+fn the_word_before_a_neighbours_token_is_what_the_corpus_writes_where_that_context_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = corpus(dir.path());
+    let tokenizer = tiny_model().tokenizer();
+    let store = corpus.store();
+    let found: Vec<(String, String, String)> = store
+        .values()
+        .iter()
+        .enumerate()
+        .flat_map(|(entry, &token)| {
+            let neighbour = knnlm::WeightedNeighbour {
+                source: knnlm::NeighbourSource::Corpus {
+                    corpus: 0,
+                    entry: entry as u32,
+                },
+                token,
+                distance: 0.0,
+                weight: 1.0,
+            };
+            evidence::words_before(&[&corpus], &[neighbour])
+                .into_iter()
+                .map(move |before| (before, token))
+        })
+        .filter(|(before, _)| before.sentence.sentence == DISTINCTIVE)
+        .map(|(before, token)| {
+            let marked = &before.sentence.sentence[before.sentence.mark.clone()];
+            assert_eq!(marked, before.word, "{before:?}");
+            (
+                before.word,
+                before.gap,
+                tokenizer.token_text(token).trim().to_string(),
+            )
+        })
+        .collect();
+    // (word before, what separates them, the neighbour's token)
+    let expected = [
+        ("umbrellas", " ", "every"),
+        ("every", " ", "Thursday"),
+        ("Thursday", "", "."),
+    ];
+    for (word, gap, token) in expected {
+        assert!(
+            found
+                .iter()
+                .any(|f| (f.0.as_str(), f.1.as_str(), f.2.as_str()) == (word, gap, token)),
+            "{word:?} {gap:?} {token:?} in {found:?}"
+        );
+    }
+    // Each is the sentence's own text, and a token that continues a word ("umbre|llas") has
+    // no word before it.
+    for (word, gap, token) in &found {
+        assert!(
+            DISTINCTIVE.contains(&format!("{word}{gap}{token}")),
+            "{word:?} {token:?}"
+        );
+        let continues_word = gap.is_empty() && token.starts_with(char::is_alphanumeric);
+        assert!(!continues_word, "{word:?} glued to {token:?}");
     }
 }
