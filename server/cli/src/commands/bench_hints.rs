@@ -30,7 +30,7 @@ use crate::options::GlobalOptions;
 ///   plain-language  a plain word the corpus uses, as a wordier synonym it never uses
 ///                   (use → utilize, help → assist)
 ///   terminology     a word the corpus uses, as another word the language model finds
-///                   fluent there but the corpus never writes
+///                   fluent there, reading the whole sentence, but the corpus never writes
 /// A planted word counts as caught when a hint there offers the original word.
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
@@ -216,9 +216,24 @@ fn run(global: &GlobalOptions, args: &CommonArgs, model_swaps: bool) -> anyhow::
                     .then(|| lexical_violation(lexicon, analysis, word))
                     .flatten()
                     .or_else(|| {
-                        swap.then(|| fluent_unused_word(lexicon, analysis, word, original, texts))
-                            .flatten()
-                            .map(|p| (p, Planted::Terminology))
+                        swap.then(|| {
+                            // The planted sentence, read whole, must be about as fluent as
+                            // the original: a word a writer could have written there.
+                            let fits = |planted: &str| {
+                                editing::compare_words(
+                                    &context,
+                                    analysis,
+                                    &corpora,
+                                    &corpus.params,
+                                    word,
+                                    planted,
+                                )
+                                .is_ok_and(|c| c.lm_log_ratio >= -MAX_PLANT_FLUENCY_LOSS.ln())
+                            };
+                            fluent_unused_word(lexicon, analysis, word, original, texts, fits)
+                        })
+                        .flatten()
+                        .map(|p| (p, Planted::Terminology))
                     })
             };
             if let Some((replacement, kind)) = planted {
@@ -408,14 +423,20 @@ fn other_case(
     (planted != original && lexicon.count(&planted) == 0).then_some(planted)
 }
 
-/// A word the language model finds about as fluent here as the original (at most 20 times
-/// less probable, one token, letters only), which the corpus never writes.
+/// How much less probable than the original a planted word may make its sentence (the
+/// word and the rest of its sentence, as a hint's check reads it) under the base model.
+const MAX_PLANT_FLUENCY_LOSS: f32 = 20.0;
+
+/// A word the language model finds about as fluent here as the original (one token,
+/// letters only, at most [`MAX_PLANT_FLUENCY_LOSS`] times less probable given the text
+/// before it, and `fits` the whole sentence), which the corpus never writes.
 fn fluent_unused_word(
     lexicon: &Lexicon,
     analysis: &BlockAnalysis,
     word: &editing::WordAnalysis,
     original: &str,
     texts: &[String],
+    fits: impl Fn(&str) -> bool,
 ) -> Option<String> {
     let lowercase = original.chars().all(char::is_lowercase);
     let one_token = analysis.tokens[word.token_index].bytes.end >= word.bytes.end;
@@ -425,16 +446,23 @@ fn fluent_unused_word(
     let written = word.lm_log_prob(word.written)?;
     let mut candidates = word.lm_log_probs.clone();
     candidates.sort_by(|a, b| b.1.total_cmp(&a.1));
-    candidates.iter().find_map(|&(token, log_p)| {
-        let body = texts.get(token as usize)?.strip_prefix(' ')?;
-        let plain = body.len() >= 3 && body.chars().all(|c| c.is_ascii_lowercase());
-        (token != word.written
-            && plain
-            && log_p >= written - 20f32.ln()
-            && lexicon.count_inflected(body) == 0)
-            .then(|| body.to_string())
-    })
+    candidates
+        .iter()
+        .filter_map(|&(token, log_p)| {
+            let body = texts.get(token as usize)?.strip_prefix(' ')?;
+            let plain = body.len() >= 3 && body.chars().all(|c| c.is_ascii_lowercase());
+            (token != word.written
+                && plain
+                && log_p >= written - MAX_PLANT_FLUENCY_LOSS.ln()
+                && lexicon.count_inflected(body) == 0)
+                .then(|| body.to_string())
+        })
+        .take(PLANT_TRIES)
+        .find(|body| fits(body))
 }
+
+/// Fluent unused words tried per word, the likeliest first.
+const PLANT_TRIES: usize = 3;
 
 /// Other English spellings of a word (American ↔ British), by its ending.
 fn other_spellings(word: &str) -> Vec<String> {

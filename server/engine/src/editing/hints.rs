@@ -5,8 +5,10 @@
 //! - **capitalisation**: the corpus writes the same letters in another case ("Github" →
 //!   "GitHub", "debian" → "Debian");
 //! - **word choice**: at this point the corpus neighbours agree on another word, which the
-//!   corpus writes far more often than the written one ("log in" → "sign in", "utilize" →
-//!   "use", "dashboard" → "workspace").
+//!   corpus writes far more often than the written one ("log in" → "sign in", "dashboard"
+//!   → "workspace"); or, for a word the corpus never writes, the corpus's contexts that read
+//!   like this one end in another word, which the model reads alike here ("please utilize
+//!   the" → "please use the").
 //!
 //! A fluent word that is not the house word is never much less probable than the house
 //! word, even under kNN-LM: what marks a house style is where the corpus departs from
