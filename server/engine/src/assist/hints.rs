@@ -76,8 +76,14 @@ impl Assistant {
             }
             let checks_started = Instant::now();
             analysing += checks_started - block_started;
-            block_hints[block] =
-                self.block_hints(&document.id, corpora, &analysis, &options.thresholds, lane);
+            block_hints[block] = self.block_hints(
+                &document.id,
+                corpora,
+                &analysis,
+                &options.thresholds,
+                lane,
+                None,
+            );
             checking += checks_started.elapsed();
             analyses[block] = Some(analysis);
         }

@@ -208,7 +208,8 @@ impl Assistant {
     /// The hints of an analysed block. The substitution check runs the model
     /// once per candidate word, so its result is cached by what decides it
     /// ([`editing::check_key`]): an edit re-checks only the words whose sentence changed
-    /// before them or within the few tokens each check reads after them.
+    /// before them or within the few tokens each check reads after them. `only_at`: the
+    /// bytes of the one word (in the block's text) to check, for a hover.
     fn block_hints(
         &self,
         document: &str,
@@ -216,11 +217,15 @@ impl Assistant {
         analysis: &BlockAnalysis,
         thresholds: &HintThresholds,
         lane: Lane,
+        only_at: Option<&std::ops::Range<usize>>,
     ) -> Vec<Hint> {
         let refs = corpora.refs();
         let params = &corpora.params;
         editing::checked_hints(analysis, &refs, params, thresholds, 3, |candidate| {
             let word = candidate.word;
+            if only_at.is_some_and(|bytes| *bytes != word.bytes) {
+                return None;
+            }
             let key = (corpora.key, editing::check_key(analysis, candidate));
             if let Some(&found) = self.substitutions.lock().unwrap().get(&key) {
                 return Some(found);

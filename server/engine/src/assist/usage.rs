@@ -75,24 +75,32 @@ impl Assistant {
         let refs = corpora.refs();
         let usage = editing::similar_usage(analysed, written, &refs, &corpora.params, MAX_SUPPORT);
         let mut variants = Vec::new();
-        // The word choice a hint would offer here (stage 1 of the hints, no model run),
-        // unless the usage already names that word.
-        let word_choice = editing::hint_candidates(&analysis, &refs, &corpora.params, thresholds)
+        // The word choice the hint offers here (checked as the hints check it, or
+        // remembered from their check), unless the usage already names that word.
+        let word_choice = self
+            .block_hints(
+                &document.id,
+                corpora,
+                &analysis,
+                thresholds,
+                Lane::Typing,
+                Some(&analysed.bytes),
+            )
             .into_iter()
-            .find(|c| c.word.bytes == analysed.bytes && c.kind == HintKind::WordChoice)
-            .filter(|c| {
+            .find(|hint| hint.kind == HintKind::WordChoice)
+            .filter(|hint| {
                 usage
                     .preferred
                     .as_ref()
-                    .is_none_or(|p| p.word != c.preferred)
+                    .is_none_or(|p| p.word != hint.preferred)
             });
-        if let Some(candidate) = word_choice {
+        if let Some(hint) = word_choice {
             variants.push(VariantNote {
                 kind: HintKind::WordChoice,
-                house: candidate.preferred.clone(),
-                written_count: candidate.written_count,
-                house_count: candidate.preferred_count,
-                support: candidate.support.into_iter().take(MAX_SUPPORT).collect(),
+                house: hint.preferred,
+                written_count: hint.written_count,
+                house_count: hint.preferred_count,
+                support: hint.support.into_iter().take(MAX_SUPPORT).collect(),
             });
         }
         if let Some((kind, house, written_count, house_count, support)) =
