@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use precedent_engine::assist::{format_of, OpenDocument};
-use tower_lsp::lsp_types::Url;
+use tower_lsp_server::ls_types::Uri;
 
 use crate::text::LineIndex;
 
@@ -12,7 +12,7 @@ use crate::text::LineIndex;
 /// before publishing, so results for old text are dropped.
 #[derive(Debug)]
 pub struct Snapshot {
-    pub uri: Url,
+    pub uri: Uri,
     pub language_id: String,
     pub lines: LineIndex,
     pub document: OpenDocument,
@@ -20,7 +20,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn new(
-        uri: Url,
+        uri: Uri,
         language_id: String,
         version: i32,
         text: String,
@@ -28,7 +28,7 @@ impl Snapshot {
     ) -> Snapshot {
         let path = uri
             .to_file_path()
-            .unwrap_or_else(|_| PathBuf::from(uri.path()));
+            .map_or_else(|| PathBuf::from(uri.path().as_str()), |p| p.into_owned());
         let format = format_of(&language_id, &path);
         Snapshot {
             lines: LineIndex::new(&text),
@@ -48,16 +48,16 @@ impl Snapshot {
 
     /// The file it was opened from, if it is a file.
     pub fn path(&self) -> Option<PathBuf> {
-        self.uri.to_file_path().ok()
+        self.uri.to_file_path().map(|p| p.into_owned())
     }
 
     /// The LSP range of source bytes `bytes`.
-    pub fn range(&self, bytes: std::ops::Range<usize>) -> tower_lsp::lsp_types::Range {
+    pub fn range(&self, bytes: std::ops::Range<usize>) -> tower_lsp_server::ls_types::Range {
         self.lines.range(self.text(), bytes)
     }
 
     /// The source byte offset of an LSP position.
-    pub fn offset(&self, position: tower_lsp::lsp_types::Position) -> usize {
+    pub fn offset(&self, position: tower_lsp_server::ls_types::Position) -> usize {
         self.lines.offset(self.text(), position)
     }
 }

@@ -1,4 +1,4 @@
-//! precedent's language server: tower-lsp handlers over the engine's assistant
+//! precedent's language server: tower-lsp-server handlers over the engine's assistant
 //! (`precedent_engine::assist`), which does all the editing work.
 //!
 //! `server` holds the backend and dispatches; `handlers` convert the assistant's answers
@@ -6,7 +6,7 @@
 //! `background` loads the model, publishes hints and indexes corpus folders; `protocol`
 //! types precedent's own messages; `config` and `settings_store` resolve settings;
 //! `documents` and `text` keep the open documents and convert positions (UTF-16);
-//! `transport` checks every frame on the wire before tower-lsp sees it. PROTOCOL.md is the
+//! `transport` checks every frame on the wire before tower-lsp-server sees it. PROTOCOL.md is the
 //! contract with editors.
 
 // stdout carries the protocol: a stray print would corrupt it. Logs go through `tracing`.

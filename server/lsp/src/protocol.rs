@@ -2,7 +2,7 @@
 //! commands, and the data a hint's diagnostic carries for its quick fixes.
 
 use serde::{Deserialize, Serialize};
-use tower_lsp::lsp_types::notification;
+use tower_lsp_server::ls_types::notification;
 
 /// Client → server request: the status (model, indexes, parameters).
 pub const STATUS: &str = "precedent/status";

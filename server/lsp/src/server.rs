@@ -1,4 +1,4 @@
-//! The tower-lsp backend: capabilities, document sync, configuration, and dispatch of each
+//! The tower-lsp-server backend: capabilities, document sync, configuration, and dispatch of each
 //! request to its handler off the async runtime. Shared state lives in [`State`]; work the
 //! server does on its own in [`crate::background`].
 
@@ -9,9 +9,9 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
-use tower_lsp::jsonrpc::{Error, ErrorCode, Result};
-use tower_lsp::lsp_types::*;
-use tower_lsp::{Client, LanguageServer, LspService, Server};
+use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
 use crate::background::{
     diagnostics::diagnostics_loop, indexing, model::load_assistant, soft_fail,
@@ -69,7 +69,7 @@ impl Backend {
         Backend { state }
     }
 
-    /// Takes no params (tower-lsp then accepts a request without a `params` member, as
+    /// Takes no params (tower-lsp-server then accepts a request without a `params` member, as
     /// VS Code and Neovim send it).
     async fn status(&self) -> Result<Status> {
         Ok(self.state.status())
@@ -80,7 +80,7 @@ fn roots_of(params: &InitializeParams) -> Vec<PathBuf> {
     if let Some(folders) = &params.workspace_folders {
         return folders
             .iter()
-            .filter_map(|f| f.uri.to_file_path().ok())
+            .filter_map(|f| f.uri.to_file_path().map(|p| p.into_owned()))
             .collect();
     }
     #[allow(
@@ -90,12 +90,11 @@ fn roots_of(params: &InitializeParams) -> Vec<PathBuf> {
     params
         .root_uri
         .as_ref()
-        .and_then(|u| u.to_file_path().ok())
+        .and_then(|u| u.to_file_path().map(|p| p.into_owned()))
         .into_iter()
         .collect()
 }
 
-#[tower_lsp::async_trait]
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
         *self.state.capabilities.write().unwrap() = params.capabilities.clone();
@@ -113,6 +112,7 @@ impl LanguageServer for Backend {
                 version: Some(env!("CARGO_PKG_VERSION").to_string()),
             }),
             capabilities: capabilities(),
+            offset_encoding: None,
         })
     }
 
@@ -180,7 +180,7 @@ impl LanguageServer for Backend {
         let settings = params.settings;
         let empty = settings.is_null() || settings.as_object().is_some_and(|o| o.is_empty());
         if empty && self.state.supports_configuration_request() {
-            // Asked in a task of its own: tower-lsp reads the client's messages in order, and
+            // Asked in a task of its own: tower-lsp-server reads the client's messages in order, and
             // a handler waiting for an answer can hold up the reading of that very answer.
             let state = self.state.clone();
             tokio::spawn(async move {
@@ -216,7 +216,7 @@ impl LanguageServer for Backend {
             let mut store = self.state.settings.write().unwrap();
             let mut roots: Vec<PathBuf> = store.roots().to_vec();
             for removed in params.event.removed {
-                if let Ok(path) = removed.uri.to_file_path() {
+                if let Some(path) = removed.uri.to_file_path() {
                     roots.retain(|r| *r != path);
                 }
             }
@@ -225,7 +225,7 @@ impl LanguageServer for Backend {
                     .event
                     .added
                     .iter()
-                    .filter_map(|f| f.uri.to_file_path().ok()),
+                    .filter_map(|f| f.uri.to_file_path().map(|p| p.into_owned())),
             );
             store.set_roots(roots)
         };
@@ -238,7 +238,7 @@ impl LanguageServer for Backend {
         let paths: Vec<PathBuf> = params
             .changes
             .iter()
-            .filter_map(|c| c.uri.to_file_path().ok())
+            .filter_map(|c| c.uri.to_file_path().map(|p| p.into_owned()))
             .collect();
         if paths
             .iter()
@@ -319,7 +319,10 @@ impl LanguageServer for Backend {
                         return Ok(None);
                     }
                 };
-                let path = Url::parse(&uri).ok().and_then(|u| u.to_file_path().ok());
+                let path = uri
+                    .parse::<Uri>()
+                    .ok()
+                    .and_then(|u| u.to_file_path().map(|p| p.into_owned()));
                 let saved = self.state.with_ignores(path.as_deref(), |ignores| {
                     if params.command == IGNORE_HERE {
                         let fingerprint = sentence_fingerprint.unwrap_or_default();
@@ -365,7 +368,7 @@ impl Backend {
     /// document is unknown, not served, the model is not loaded or `work` failed (logged).
     async fn with_document<T: Send + 'static>(
         &self,
-        uri: &Url,
+        uri: &Uri,
         work: impl FnOnce(&DocumentRequest) -> Option<T> + Send + 'static,
     ) -> Option<T> {
         let snapshot = self.state.documents.get(uri).map(|d| d.clone())?;

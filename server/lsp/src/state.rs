@@ -11,8 +11,8 @@ use dashmap::DashMap;
 use precedent_engine::assist::{Assistant, Corpora, IndexNews};
 use precedent_engine::paths::DataDir;
 use tokio::sync::{mpsc, watch};
-use tower_lsp::lsp_types::*;
-use tower_lsp::Client;
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::Client;
 
 use crate::config::Settings;
 use crate::documents::Snapshot;
@@ -35,12 +35,12 @@ pub struct State {
     pub client: Client,
     pub options: ServeOptions,
     pub data_dir: Option<DataDir>,
-    pub documents: DashMap<Url, Arc<Snapshot>>,
+    pub documents: DashMap<Uri, Arc<Snapshot>>,
     pub settings: RwLock<SettingsStore>,
     /// Watched: requests that arrive while the model loads wait for it.
     pub assistant: watch::Sender<AssistantSlot>,
     ignores: Mutex<HashMap<Option<PathBuf>, Ignores>>,
-    diagnostics_queue: mpsc::UnboundedSender<Url>,
+    diagnostics_queue: mpsc::UnboundedSender<Uri>,
     pub indexing: AtomicBool,
     pub last_update: Mutex<Option<SystemTime>>,
     shown: Mutex<HashSet<String>>,
@@ -61,7 +61,7 @@ impl State {
     pub fn new(
         client: Client,
         options: ServeOptions,
-        diagnostics_queue: mpsc::UnboundedSender<Url>,
+        diagnostics_queue: mpsc::UnboundedSender<Uri>,
     ) -> State {
         State {
             client,
@@ -198,13 +198,13 @@ impl State {
         }
     }
 
-    pub fn is_current(&self, uri: &Url, version: i32) -> bool {
+    pub fn is_current(&self, uri: &Uri, version: i32) -> bool {
         self.documents
             .get(uri)
             .is_some_and(|d| d.version() == version)
     }
 
-    pub fn queue_diagnostics(&self, uri: &Url) {
+    pub fn queue_diagnostics(&self, uri: &Uri) {
         let _ = self.diagnostics_queue.send(uri.clone());
     }
 

@@ -1,6 +1,6 @@
 //! Text positions: LSP's (line, UTF-16 column) ↔ byte offsets, and incremental edits.
 
-use tower_lsp::lsp_types::{Position, Range, TextDocumentContentChangeEvent};
+use tower_lsp_server::ls_types::{Position, Range, TextDocumentContentChangeEvent};
 
 /// Line starts of a text, for converting positions.
 #[derive(Clone, Debug)]

@@ -1,17 +1,19 @@
-//! The wire in front of tower-lsp. tower-lsp 0.20 (and its successor tower-lsp-server, which
-//! shares the codec) stops reading on the first frame it cannot decode, so every frame is
-//! read, checked and answered here first: tower-lsp only ever sees messages it can decode.
+//! The wire in front of tower-lsp-server. Its read loop answers a frame it cannot decode
+//! with an error, but the framed reader under it (tokio-util 0.7) ends its stream after any
+//! decode error, so the session would end there (tower-lsp 0.20 stopped the same way). So
+//! every frame is read, checked and answered here first: tower-lsp-server only ever sees
+//! messages it can decode.
 //!
 //! - A body that is not JSON gets −32700 (id null); JSON that is not a JSON-RPC message
 //!   (a non-object, a batch, a bad `jsonrpc`, `id`, `method` or `params`) gets −32600.
 //! - A broken header, or a message over [`MAX_MESSAGE_BYTES`], is logged and answered
 //!   −32700, and reading resumes at the next `Content-Length` header.
 //! - `"params": null` is read as no params (Eglot and LSP4IJ send `shutdown` so).
-//! - A request for a `$/` method gets −32601 (tower-lsp drops those unanswered; the server
+//! - A request for a `$/` method gets −32601 (tower-lsp-server drops those unanswered; the server
 //!   implements none).
 //! - `exit` ends the session at once, even if more input follows; so does the end of input.
 //!
-//! Our answers and tower-lsp's output are written whole, one frame at a time, to stdout.
+//! Our answers and tower-lsp-server's output are written whole, one frame at a time, to stdout.
 
 use std::future::Future;
 use std::time::Duration;
@@ -19,7 +21,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tower_lsp::jsonrpc::{Request, Response};
+use tower_lsp_server::jsonrpc::{Request, Response};
 
 /// The largest message read: a whole document in a `didOpen` must fit.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
@@ -38,7 +40,7 @@ pub struct Ending {
     pub reason: &'static str,
 }
 
-/// Serves `serve` (tower-lsp's `Server::serve`, reading and writing the two given ends)
+/// Serves `serve` (tower-lsp-server's `Server::serve`, reading and writing the two given ends)
 /// behind the checks of this module, on `input` and `output`.
 pub async fn run<S, F>(
     input: impl AsyncRead + Unpin,
@@ -126,7 +128,7 @@ async fn write_frames(
     }
 }
 
-/// Passes tower-lsp's output on, frame by frame, so that our answers go between frames.
+/// Passes tower-lsp-server's output on, frame by frame, so that our answers go between frames.
 async fn forward_server_output(
     from_server: impl AsyncRead + Unpin,
     frames: mpsc::UnboundedSender<Vec<u8>>,
@@ -155,19 +157,19 @@ fn error_response(id: Value, code: i64, message: &str) -> Vec<u8> {
     serde_json::to_vec(&response).expect("a JSON value serializes")
 }
 
-/// A message that may go to tower-lsp, or the answer that refuses it.
+/// A message that may go to tower-lsp-server, or the answer that refuses it.
 #[derive(Debug, PartialEq)]
 pub enum Checked {
     Forward(Message),
     /// Not JSON: the −32700 answer.
     NotJson(Vec<u8>),
-    /// JSON, but not a message tower-lsp may be given: the answer.
+    /// JSON, but not a message tower-lsp-server may be given: the answer.
     Refused(Vec<u8>),
 }
 
 #[derive(Debug, PartialEq)]
 pub struct Message {
-    /// The message as tower-lsp is given it.
+    /// The message as tower-lsp-server is given it.
     pub bytes: Vec<u8>,
     /// `None` for a response.
     pub method: Option<String>,
@@ -222,7 +224,7 @@ pub fn check(body: &[u8]) -> Checked {
         return Checked::Refused(error_response(answer_id, -32601, &message));
     }
     let bytes = serde_json::to_vec(&Value::Object(object)).expect("a JSON value serializes");
-    // The last word is tower-lsp's: what it would fail to decode is refused here.
+    // The last word is tower-lsp-server's: what it would fail to decode is refused here.
     let decodes = match method {
         Some(_) => serde_json::from_slice::<Request>(&bytes).is_ok(),
         None => serde_json::from_slice::<Response>(&bytes).is_ok(),

@@ -4,14 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tower_lsp::lsp_types::Url;
+use tower_lsp_server::ls_types::Uri;
 
 use super::soft_fail;
 use crate::handlers::diagnostics;
 use crate::state::State;
 
 /// Publishes hints for documents as they change, one document at a time, newest text only.
-pub async fn diagnostics_loop(state: Arc<State>, mut inbox: mpsc::UnboundedReceiver<Url>) {
+pub async fn diagnostics_loop(state: Arc<State>, mut inbox: mpsc::UnboundedReceiver<Uri>) {
     while let Some(first) = inbox.recv().await {
         // Let the notifications of one editor action (they come within a few ms) settle into
         // one run. Typing is slower than this; a run for an outdated version stops at its

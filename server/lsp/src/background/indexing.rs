@@ -10,9 +10,9 @@ use precedent_engine::indexer::{self, IndexOptions, IndexProgress};
 use precedent_engine::lm::{LanguageModel, SessionOptions};
 use precedent_engine::runtime;
 use tokio::sync::mpsc;
-use tower_lsp::lsp_types::notification::Progress;
-use tower_lsp::lsp_types::request::WorkDoneProgressCreate;
-use tower_lsp::lsp_types::*;
+use tower_lsp_server::ls_types::notification::Progress;
+use tower_lsp_server::ls_types::request::WorkDoneProgressCreate;
+use tower_lsp_server::ls_types::*;
 
 use crate::state::{CorpusJob, State};
 

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use precedent_engine::assist::Assistant;
 use precedent_engine::lm::{LanguageModel, SessionOptions};
 use precedent_engine::runtime;
-use tower_lsp::lsp_types::MessageType;
+use tower_lsp_server::ls_types::MessageType;
 
 use crate::state::{AssistantSlot, State};
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use tower_lsp::lsp_types::{
+use tower_lsp_server::ls_types::{
     CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams, Command, Diagnostic,
     TextEdit, WorkspaceEdit,
 };
@@ -15,7 +15,7 @@ pub fn code_actions(params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
     for diagnostic in &params.context.diagnostics {
         let ours = diagnostic.source.as_deref() == Some(SOURCE)
             && matches!(&diagnostic.code,
-                Some(tower_lsp::lsp_types::NumberOrString::String(code)) if CODES.contains(&code.as_str()));
+                Some(tower_lsp_server::ls_types::NumberOrString::String(code)) if CODES.contains(&code.as_str()));
         let Some(data) = diagnostic.data.clone().filter(|_| ours) else {
             continue;
         };

@@ -2,7 +2,7 @@
 //! completion items.
 
 use precedent_engine::editing::{Completion, CompletionOptions};
-use tower_lsp::lsp_types::{
+use tower_lsp_server::ls_types::{
     CompletionItem, CompletionItemKind, CompletionList, CompletionTextEdit, Documentation,
     MarkupContent, MarkupKind, Position, TextEdit,
 };
@@ -47,7 +47,7 @@ fn item(
     completion: &Completion,
     rank: usize,
     new_text: String,
-    range: tower_lsp::lsp_types::Range,
+    range: tower_lsp_server::ls_types::Range,
 ) -> CompletionItem {
     let examples = match completion.support_count {
         0 => "no corpus examples".to_string(),

@@ -4,9 +4,9 @@
 use precedent_engine::assist::{Assistant, Corpora, HintOptions};
 use precedent_engine::editing::{self, HintKind};
 use precedent_engine::evidence::SupportingSentence;
-use tower_lsp::lsp_types::{
+use tower_lsp_server::ls_types::{
     Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString,
-    Position, Range, Url,
+    Position, Range, Uri,
 };
 
 use super::hint_thresholds;
@@ -79,7 +79,7 @@ pub fn diagnostics(
 /// this disk, so that the editor can open it) and its text.
 fn evidence(sentence: &SupportingSentence) -> Option<DiagnosticRelatedInformation> {
     let path = std::path::Path::new(sentence.path.as_deref()?);
-    let uri = Url::from_file_path(path).ok().filter(|_| path.is_file())?;
+    let uri = Uri::from_file_path(path).filter(|_| path.is_file())?;
     let line = sentence.line.saturating_sub(1);
     let start = sentence.column.saturating_sub(1);
     let first_line = sentence.sentence.lines().next().unwrap_or_default();

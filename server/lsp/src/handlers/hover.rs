@@ -2,7 +2,7 @@
 
 use precedent_engine::assist::{VariantNote, WordUsage};
 use precedent_engine::editing::HintKind;
-use tower_lsp::lsp_types::{Hover, HoverContents, MarkupContent, MarkupKind, Position};
+use tower_lsp_server::ls_types::{Hover, HoverContents, MarkupContent, MarkupKind, Position};
 
 use super::{escape, evidence_markdown, hint_thresholds, DocumentRequest};
 
