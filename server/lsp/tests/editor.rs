@@ -207,3 +207,28 @@ async fn a_null_configuration_keeps_the_settings_given_at_initialization() {
         client.shut_down().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ghost_text_is_the_phrase_the_model_and_corpus_are_sure_of_and_nothing_otherwise() {
+    let root = workspace("inline");
+    let mut client = TestClient::start(&root, settings()).await;
+    let text = "# Notes\n\nEvery Thursday. The zebra council approves purple \n\nWe ";
+    let uri = client.open(&root.join("notes.md"), text).await;
+    let ghost_at = |line, character| {
+        json!({
+            "textDocument": {"uri": uri},
+            "position": position(line, character),
+            "context": {"triggerKind": 2},
+        })
+    };
+    let sure = client
+        .request("textDocument/inlineCompletion", ghost_at(2, 50))
+        .await;
+    expect![[r#"[{"filterText":"umbrellas every","insertText":"umbrellas every","range":{"end":{"character":50,"line":2},"start":{"character":50,"line":2}}}]"#]]
+    .assert_eq(&sure.to_string());
+    let unsure = client
+        .request("textDocument/inlineCompletion", ghost_at(4, 3))
+        .await;
+    assert_eq!(unsure, Value::Null, "no ghost text without a sure word");
+    client.shut_down().await;
+}

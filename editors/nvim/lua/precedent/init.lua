@@ -39,6 +39,11 @@ M.defaults = {
   -- opens by itself after a space (the server's trigger character). The buffer's 'completeopt'
   -- becomes M.autocomplete_completeopt, so nothing is inserted until the writer picks an item.
   autocomplete = false,
+  -- Neovim >= 0.12: vim.lsp.inline_completion: the phrase the model and the corpus are sure
+  -- of shows as ghost text after the cursor; insert-mode keys accept it
+  -- (M.default_ghost_text_keymaps; a key here overrides one, false drops it).
+  ghost_text = false,
+  ghost_text_keymaps = {},
   -- Extra fields merged into the LSP config (capabilities, on_attach, handlers, ...).
   lsp = {},
 }
@@ -48,6 +53,13 @@ M.default_keymaps = {
   actions = "<leader>pa", -- code actions: replace with the preferred word, ignore a hint
   reindex = "<leader>pr", -- workspace/executeCommand precedent.reindex
   status = "<leader>ps", -- precedent/status, printed
+}
+
+-- Insert-mode keys of `ghost_text` (each falls back to the key itself when no ghost text
+-- shows).
+M.default_ghost_text_keymaps = {
+  accept = "<C-l>", -- the whole ghost text
+  accept_word = "<M-l>", -- its first word
 }
 
 M.options = vim.deepcopy(M.defaults)
@@ -420,6 +432,50 @@ function M.on_attach(client, bufnr)
   if opts.autocomplete and has_011 and vim.lsp.completion then
     vim.bo[bufnr].completeopt = M.autocomplete_completeopt
     vim.lsp.completion.enable(true, client.id, bufnr, { autotrigger = true })
+  end
+  if opts.ghost_text and vim.lsp.inline_completion then
+    vim.lsp.inline_completion.enable(true, { bufnr = bufnr })
+    M.set_ghost_text_keymaps(bufnr, opts.ghost_text_keymaps)
+  end
+end
+
+--- The first word of a ghost text item, from the start of its range: what accept_word
+--- inserts ("umbrellas every Thursday" -> "umbrellas").
+function M.first_word(insert_text)
+  return insert_text:match("^%s*[^%s]+") or insert_text
+end
+
+local function accept_first_word(item)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local text = M.first_word(type(item.insert_text) == "string" and item.insert_text or item.insert_text.value)
+  local range = item.range
+  local row, col
+  if range then
+    row, col = range.start.row, range.start.col
+    vim.api.nvim_buf_set_text(bufnr, row, col, range.end_.row, range.end_.col, { text })
+  else
+    local cursor = vim.api.nvim_win_get_cursor(0)
+    row, col = cursor[1] - 1, cursor[2]
+    vim.api.nvim_buf_set_text(bufnr, row, col, row, col, { text })
+  end
+  vim.api.nvim_win_set_cursor(0, { row + 1, col + #text })
+end
+
+function M.set_ghost_text_keymaps(bufnr, overrides)
+  local keys = vim.tbl_extend("force", M.default_ghost_text_keymaps, overrides or {})
+  local accept = {
+    accept = { nil, "precedent: accept the ghost text" },
+    accept_word = { accept_first_word, "precedent: accept the first word of the ghost text" },
+  }
+  for action, key in pairs(keys) do
+    if key and accept[action] then
+      local on_accept = accept[action][1]
+      vim.keymap.set("i", key, function()
+        if not vim.lsp.inline_completion.get({ bufnr = bufnr, on_accept = on_accept }) then
+          return vim.api.nvim_replace_termcodes(key, true, false, true)
+        end
+      end, { buffer = bufnr, expr = true, desc = accept[action][2] })
+    end
   end
 end
 

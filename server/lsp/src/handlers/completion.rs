@@ -1,16 +1,18 @@
 //! textDocument/completion: the assistant's next words (and a phrase) at the cursor as
-//! completion items.
+//! completion items; textDocument/inlineCompletion (LSP 3.18): the phrase, or a sure next
+//! word, as ghost text.
 
+use precedent_engine::assist::Completions;
 use precedent_engine::editing::{Completion, CompletionOptions};
 use tower_lsp_server::ls_types::{
     CompletionItem, CompletionItemKind, CompletionList, CompletionTextEdit, Documentation,
-    MarkupContent, MarkupKind, Position, TextEdit,
+    InlineCompletionItem, InlineCompletionResponse, MarkupContent, MarkupKind, Position, TextEdit,
 };
 
 use super::{evidence_markdown, DocumentRequest};
 
-/// Completions at `position`, best first.
-pub fn completion(request: &DocumentRequest, position: Position) -> Option<CompletionList> {
+/// The assistant's completions at `position`, as the settings ask for them.
+fn completions_at(request: &DocumentRequest, position: Position) -> Option<Completions> {
     let DocumentRequest {
         assistant,
         snapshot,
@@ -28,9 +30,44 @@ pub fn completion(request: &DocumentRequest, position: Position) -> Option<Compl
         ..CompletionOptions::default()
     };
     let cursor = snapshot.offset(position);
-    let completions =
-        assistant.completions(&snapshot.document, corpora, cursor, &options, is_current)?;
-    let range = snapshot.range(completions.replace);
+    assistant.completions(&snapshot.document, corpora, cursor, &options, is_current)
+}
+
+/// Ghost text at `position`: the phrase completion offers, else its first word when that is
+/// as sure as each word of a phrase must be (`completion.phraseMinProbability`); nothing
+/// when the model and the corpus are not that sure.
+pub fn inline_completion(
+    request: &DocumentRequest,
+    position: Position,
+) -> Option<InlineCompletionResponse> {
+    let min_probability = request.settings.completion.phrase_min_probability;
+    let completions = completions_at(request, position)?;
+    let range = request.snapshot.range(completions.replace.clone());
+    let sure = completions
+        .items
+        .iter()
+        .find(|suggested| suggested.completion.is_phrase)
+        .or_else(|| {
+            completions
+                .items
+                .first()
+                .filter(|top| top.completion.probability >= min_probability)
+        })?;
+    Some(InlineCompletionResponse::Array(vec![
+        InlineCompletionItem {
+            insert_text: sure.insert.clone(),
+            filter_text: Some(sure.completion.text.clone()),
+            range: Some(range),
+            command: None,
+            insert_text_format: None,
+        },
+    ]))
+}
+
+/// Completions at `position`, best first.
+pub fn completion(request: &DocumentRequest, position: Position) -> Option<CompletionList> {
+    let completions = completions_at(request, position)?;
+    let range = request.snapshot.range(completions.replace);
     let items = completions
         .items
         .into_iter()
