@@ -333,6 +333,37 @@ def test_the_house_style_rules_of_the_demo_corpus_are_hinted_and_fixed(
         client.close()
 
 
+# (a new paragraph after a line of context, the house word completion must list first)
+HOUSE_WORD_FIRST = [
+    ("If you can't ", "sign"),
+    ("To share a report, select the report in the sidebar. If you can't ", "sign"),
+    ("To share a report, ", "select"),
+    ("If you can't sign in, ask your ", "workspace"),
+]
+
+
+def test_completion_lists_the_house_word_first_where_the_corpus_agrees(
+        precedent_bin, default_model, demo_index, workspace, tmp_path):
+    """The default model and the demo corpus: where the corpus neighbours agree, the word the
+    corpus writes comes before the words the model alone prefers ("find", "I")."""
+    env = dict(os.environ, PRECEDENT_HOME=str(tmp_path / "home"))
+    client = LspClient([precedent_bin, "--model", default_model, "serve"], env=env)
+    try:
+        client.initialize(workspace, {"indexPaths": [str(demo_index)]})
+        ready(client)
+        head = "# Sharing reports\n\nLumen makes it easy to share your work with your team.\n\n"
+        for number, (paragraph, house_word) in enumerate(HOUSE_WORD_FIRST):
+            uri = client.open(workspace / f"first{number}.md", head + paragraph)
+            items = client.request("textDocument/completion", {
+                "textDocument": {"uri": uri},
+                "position": {"line": 4, "character": len(paragraph)}})["items"]
+            labels = [item["label"] for item in items]
+            assert labels[0] == house_word, (paragraph, labels)
+            assert "corpus 0.9" in items[0]["detail"] or "corpus 1.00" in items[0]["detail"], items[0]
+    finally:
+        client.close()
+
+
 def test_check_exits_1_on_violations_and_0_on_the_corpus_itself(
         precedent_bin, default_model, demo_index, tmp_path):
     """`precedent check` for CI: the editor's hints as file:line:col lines, exit codes as vale's."""

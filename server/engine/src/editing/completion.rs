@@ -61,9 +61,10 @@ pub struct Completion {
 }
 
 /// The neighbours' weight for ordering completions, when they agree: the share of p_kNN on
-/// their favourite token, if it is at least [`HOUSE_WORD_AGREEMENT`] and more than λ, and
-/// the model finds that token fluent (at most [`HOUSE_WORD_MAX_LM_LOSS`] times less
-/// probable than its own favourite). With λ tuned for perplexity (about 0.1) the model
+/// their favourite token (at most [`HOUSE_WORD_MAX_LAMBDA`]), if it is at least
+/// [`HOUSE_WORD_AGREEMENT`] and more than λ, and the model finds that token fluent enough
+/// for that agreement (at 0.5, at most [`HOUSE_WORD_MAX_LM_LOSS`] times less probable than
+/// its own favourite). With λ tuned for perplexity (about 0.1) the model
 /// outvotes unanimous neighbours: "If you can't" would list "log" (LM 0.21, corpus 0) above
 /// "sign" (LM 0.15, corpus 0.99).
 fn house_word_lambda(knn: &KnnPrediction, lm_log_probs: &[f32]) -> Option<f32> {
@@ -76,10 +77,17 @@ fn house_word_lambda(knn: &KnnPrediction, lm_log_probs: &[f32]) -> Option<f32> {
         .iter()
         .copied()
         .fold(f32::NEG_INFINITY, f32::max);
+    // The surer the neighbours, the less fluent the model may find their word: at agreement
+    // a, up to HOUSE_WORD_MAX_LM_LOSS × (a / (1 − a))² times less probable than its favourite
+    // (20 at a = 0.5, 1,620 at 0.9, 48,020 at 0.98: "If you can't sign", corpus 0.98, after
+    // "select the report in the sidebar.", where the model gives "sign" under 0.05%).
+    let odds = (agreement / (1.0 - agreement).max(1e-6)).max(1.0);
     let fluent = lm_log_probs
         .get(favourite as usize)
-        .is_some_and(|&lm| lm >= best_lm - HOUSE_WORD_MAX_LM_LOSS.ln());
-    (fluent && agreement >= HOUSE_WORD_AGREEMENT && agreement > knn.lambda).then_some(agreement)
+        .is_some_and(|&lm| lm >= best_lm - (HOUSE_WORD_MAX_LM_LOSS * odds * odds).ln());
+    // Below the house word, the model still orders the words the corpus does not carry.
+    (fluent && agreement >= HOUSE_WORD_AGREEMENT && agreement > knn.lambda)
+        .then_some(agreement.min(HOUSE_WORD_MAX_LAMBDA))
 }
 
 /// See [`house_word_lambda`].
@@ -87,6 +95,9 @@ pub const HOUSE_WORD_MAX_LM_LOSS: f32 = 20.0;
 
 /// See [`house_word_lambda`]: most of the neighbours' weight on one token.
 pub const HOUSE_WORD_AGREEMENT: f32 = 0.5;
+
+/// See [`house_word_lambda`]: the largest weight the neighbours get in the order.
+pub const HOUSE_WORD_MAX_LAMBDA: f32 = 0.95;
 
 /// Completions for `query`, most probable first; the phrase, if any, comes right after
 /// the word it starts with.
@@ -355,6 +366,42 @@ fn best_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::knn_scoring::KnnDistribution;
+
+    #[test]
+    fn unanimous_neighbours_order_their_word_first_unless_the_model_finds_it_unfit() {
+        // Token 0 is the model's favourite (p 0.5); the neighbours favour token 1.
+        // (the neighbours' share on token 1, the model's p of token 1, the order's λ)
+        let cases = [
+            (0.98, 0.0004, Some(0.95)), // 1,250 times less probable: allowed at 0.98
+            (0.98, 0.000_005, None),    // 100,000 times: not
+            (0.9, 0.001, Some(0.9)),    // 500 times: allowed at 0.9 (up to 1,620)
+            (0.9, 0.0001, None),        // 5,000 times: not
+            (0.6, 0.02, Some(0.6)),     // 25 times: allowed at 0.6 (up to 45)
+            (0.6, 0.005, None),         // 100 times: not
+            (0.4, 0.3, None),           // the neighbours do not agree
+        ];
+        for (agreement, lm_p, expected) in cases {
+            let knn = KnnPrediction {
+                distribution: KnnDistribution {
+                    tokens: vec![
+                        (1, agreement),
+                        (2, (1.0 - agreement) / 2.0),
+                        (3, (1.0 - agreement) / 2.0),
+                    ],
+                    weights: Vec::new(),
+                },
+                neighbours: Vec::new(),
+                lambda: 0.15,
+            };
+            let lm_log_probs = [0.5f32.ln(), f32::ln(lm_p), 0.1f32.ln(), 0.1f32.ln()];
+            assert_eq!(
+                house_word_lambda(&knn, &lm_log_probs),
+                expected,
+                "agreement {agreement}, p_LM {lm_p}"
+            );
+        }
+    }
 
     #[test]
     fn a_word_takes_a_leading_space_except_after_an_opening_or_a_joiner() {
