@@ -27,6 +27,27 @@ pub struct SuggestedText {
     pub completion: Completion,
 }
 
+/// A first word the corpus neighbours agree on at least this much is sure enough for ghost
+/// text, whatever its interpolated probability (λ tuned for perplexity keeps that low).
+pub const GHOST_TEXT_MIN_AGREEMENT: f32 = 0.9;
+
+impl Completions {
+    /// What an editor may show as ghost text: the phrase, if completion offers one, else the
+    /// first item when it is at least `min_probability` probable or the neighbours agree on
+    /// it ([`GHOST_TEXT_MIN_AGREEMENT`]); `None` when nothing is that sure.
+    pub fn sure(&self, min_probability: f32) -> Option<&SuggestedText> {
+        self.items
+            .iter()
+            .find(|suggested| suggested.completion.is_phrase)
+            .or_else(|| {
+                self.items.first().filter(|top| {
+                    top.completion.probability >= min_probability
+                        || top.completion.knn_probability >= GHOST_TEXT_MIN_AGREEMENT
+                })
+            })
+    }
+}
+
 impl Assistant {
     /// Completions at source byte `cursor`, best first; `None` outside prose or when
     /// `is_current` turned false before the model ran.
@@ -142,4 +163,51 @@ fn in_prose(document: &OpenDocument, prose: &Prose, prose_offset: usize, cursor:
         .get(source.end.min(cursor)..cursor)
         .unwrap_or("");
     !gap.chars().any(char::is_alphanumeric)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(text: &str, probability: f32, knn_probability: f32, is_phrase: bool) -> SuggestedText {
+        SuggestedText {
+            insert: text.to_string(),
+            completion: Completion {
+                text: text.to_string(),
+                probability,
+                lm_probability: probability,
+                knn_probability,
+                support: Vec::new(),
+                support_count: 0,
+                is_phrase,
+            },
+        }
+    }
+
+    #[test]
+    fn ghost_text_is_the_phrase_or_a_sure_first_word() {
+        // (items, what ghost text shows at min probability 0.5)
+        let cases = [
+            (
+                vec![
+                    item("sign", 0.6, 0.9, false),
+                    item("sign in", 0.5, 0.9, true),
+                ],
+                Some("sign in"),
+            ),
+            (vec![item("sign", 0.6, 0.0, false)], Some("sign")),
+            (vec![item("sign", 0.15, 0.98, false)], Some("sign")),
+            (vec![item("find", 0.3, 0.0, false)], None),
+            (vec![item("sign", 0.15, 0.85, false)], None),
+            (Vec::new(), None),
+        ];
+        for (items, expected) in cases {
+            let completions = Completions {
+                replace: 0..0,
+                items,
+            };
+            let shown = completions.sure(0.5).map(|s| s.insert.as_str());
+            assert_eq!(shown, expected, "{:?}", completions.items);
+        }
+    }
 }

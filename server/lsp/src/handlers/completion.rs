@@ -33,31 +33,19 @@ fn completions_at(request: &DocumentRequest, position: Position) -> Option<Compl
     assistant.completions(&snapshot.document, corpora, cursor, &options, is_current)
 }
 
-/// Ghost text at `position`: the phrase completion offers, else its first word when that is
-/// as sure as each word of a phrase must be (`completion.phraseMinProbability`); nothing
-/// when the model and the corpus are not that sure.
+/// Ghost text at `position`: the completion the assistant is sure of ([`Completions::sure`]);
+/// nothing when it is not.
 pub fn inline_completion(
     request: &DocumentRequest,
     position: Position,
 ) -> Option<InlineCompletionResponse> {
-    let min_probability = request.settings.completion.phrase_min_probability;
     let completions = completions_at(request, position)?;
-    let range = request.snapshot.range(completions.replace.clone());
-    let sure = completions
-        .items
-        .iter()
-        .find(|suggested| suggested.completion.is_phrase)
-        .or_else(|| {
-            completions
-                .items
-                .first()
-                .filter(|top| top.completion.probability >= min_probability)
-        })?;
+    let sure = completions.sure(request.settings.completion.phrase_min_probability)?;
     Some(InlineCompletionResponse::Array(vec![
         InlineCompletionItem {
             insert_text: sure.insert.clone(),
             filter_text: Some(sure.completion.text.clone()),
-            range: Some(range),
+            range: Some(request.snapshot.range(completions.replace.clone())),
             command: None,
             insert_text_format: None,
         },
