@@ -158,6 +158,9 @@ async function startClient(): Promise<void> {
   };
 
   const newClient = new LanguageClient('precedent', 'precedent', serverOptions, clientOptions);
+  // Ghost text (LSP 3.18 textDocument/inlineCompletion) is a proposed feature in
+  // vscode-languageclient 9; VS Code shows it where editor.inlineSuggest.enabled is on.
+  newClient.registerProposedFeatures();
   client = newClient;
   newClient.onDidChangeState((event) => {
     if (client !== newClient) {

@@ -125,6 +125,23 @@ describe('the extension with the real server', { skip }, () => {
     assert.equal(midWord[0].insertText, 'select');
   });
 
+  it('offers the phrase the corpus is sure of as ghost text at the cursor', async () => {
+    const ghost = await waitFor('the inline completion provider', () => vscode.inlineCompletionProviders[0]);
+    const document = vscode.openTextDocument(path.join(dir, 'ws', 'docs', 'ghost.md'), 'markdown', TEXT);
+    const result = await ghost.provideInlineCompletionItems(
+      document,
+      new vscode.Position(2, TYPED.length),
+      { triggerKind: 1, selectedCompletionInfo: undefined },
+      new vscode.CancellationTokenSource().token,
+    );
+    const items = result instanceof vscode.InlineCompletionList ? result.items : result;
+    assert.ok(Array.isArray(items) && items.length === 1, `one ghost text: ${JSON.stringify(result)}`);
+    // The corpus: "To restore a report, select it in the trash" (release-notes.md:8).
+    const insertText = items[0].insertText;
+    assert.match(typeof insertText === 'string' ? insertText : insertText.value, /^select\b/);
+    assert.deepEqual(items[0].range, new vscode.Range(2, TYPED.length, 2, TYPED.length));
+  });
+
   it('has logged no warning or error (server log and vscode-languageclient)', () => {
     const problems = vscode.outputLines.filter((line) => /\b(WARN|ERROR)\b|\[Error/.test(line));
     assert.deepEqual(problems, []);

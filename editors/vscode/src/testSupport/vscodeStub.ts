@@ -90,6 +90,18 @@ export class CompletionList {
   ) {}
 }
 
+export class InlineCompletionItem {
+  constructor(
+    readonly insertText: string | { value: string },
+    readonly range?: Range,
+    readonly command?: unknown,
+  ) {}
+}
+
+export class InlineCompletionList {
+  constructor(readonly items: InlineCompletionItem[]) {}
+}
+
 export class CancellationTokenSource {
   private readonly emitter = new EventEmitter<void>();
   readonly token = { isCancellationRequested: false, onCancellationRequested: this.emitter.event };
@@ -168,6 +180,17 @@ export interface CompletionProvider {
 }
 /** What vscode-languageclient registered for the server's completionProvider. */
 export const completionProviders: { provider: CompletionProvider; triggerCharacters: string[] }[] = [];
+
+export interface InlineCompletionProvider {
+  provideInlineCompletionItems(
+    document: TextDocument,
+    position: Position,
+    context: { triggerKind: number; selectedCompletionInfo: undefined },
+    token: CancellationTokenSource['token'],
+  ): Promise<InlineCompletionList | InlineCompletionItem[] | null | undefined>;
+}
+/** What vscode-languageclient registered for the server's inlineCompletionProvider (ghost text). */
+export const inlineCompletionProviders: InlineCompletionProvider[] = [];
 
 function getConfiguration(section?: string) {
   const full = (key: string) => (section ? `${section}.${key}` : key);
@@ -270,6 +293,8 @@ export const stub = withFallback('vscode', {
   MarkdownString,
   CompletionItem,
   CompletionList,
+  InlineCompletionItem,
+  InlineCompletionList,
   CompletionTriggerKind: { Invoke: 0, TriggerCharacter: 1, TriggerForIncompleteCompletions: 2 },
   StatusBarAlignment: { Left: 1, Right: 2 },
   env: withFallback('env', { language: 'en', appName: 'vscode-stub', uiKind: 1 }),
@@ -310,6 +335,10 @@ export const stub = withFallback('vscode', {
       const entry = { provider, triggerCharacters };
       completionProviders.push(entry);
       return new Disposable(() => completionProviders.splice(completionProviders.indexOf(entry), 1));
+    },
+    registerInlineCompletionItemProvider(_selector: unknown, provider: InlineCompletionProvider): Disposable {
+      inlineCompletionProviders.push(provider);
+      return new Disposable(() => inlineCompletionProviders.splice(inlineCompletionProviders.indexOf(provider), 1));
     },
     createDiagnosticCollection: () => withFallback('diagnostics', { set() {}, delete() {}, clear() {}, dispose() {} }),
   }),
