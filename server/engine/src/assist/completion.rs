@@ -27,14 +27,10 @@ pub struct SuggestedText {
     pub completion: Completion,
 }
 
-/// A first word the corpus neighbours agree on at least this much is sure enough for ghost
-/// text, whatever its interpolated probability (λ tuned for perplexity keeps that low).
-pub const GHOST_TEXT_MIN_AGREEMENT: f32 = 0.9;
-
 impl Completions {
     /// What an editor may show as ghost text: the phrase, if completion offers one, else the
     /// first item when it is at least `min_probability` probable or the neighbours agree on
-    /// it ([`GHOST_TEXT_MIN_AGREEMENT`]); `None` when nothing is that sure.
+    /// it ([`editing::SURE_AGREEMENT`]); `None` when nothing is that sure.
     pub fn sure(&self, min_probability: f32) -> Option<&SuggestedText> {
         self.items
             .iter()
@@ -42,7 +38,7 @@ impl Completions {
             .or_else(|| {
                 self.items.first().filter(|top| {
                     top.completion.probability >= min_probability
-                        || top.completion.knn_probability >= GHOST_TEXT_MIN_AGREEMENT
+                        || top.completion.knn_probability >= editing::SURE_AGREEMENT
                 })
             })
     }

@@ -96,6 +96,12 @@ pub const HOUSE_WORD_MAX_LM_LOSS: f32 = 20.0;
 /// See [`house_word_lambda`]: most of the neighbours' weight on one token.
 pub const HOUSE_WORD_AGREEMENT: f32 = 0.5;
 
+/// A first word the corpus neighbours agree on at least this much (p_kNN) is sure, whatever
+/// its interpolated probability (λ tuned for perplexity keeps that low): an editor may show
+/// it as ghost text. (It does not start a phrase: extending "workspace" that way gave
+/// "workspace to" where the corpus writes "workspace administrator".)
+pub const SURE_AGREEMENT: f32 = 0.9;
+
 /// See [`house_word_lambda`]: the largest weight the neighbours get in the order.
 pub const HOUSE_WORD_MAX_LAMBDA: f32 = 0.95;
 

@@ -12,7 +12,7 @@ mod words;
 
 pub use analysis::{analyze_block, AnalysisOptions, BlockAnalysis, Candidate, WordAnalysis};
 pub use completion::{
-    complete, leading_space_after, Completion, CompletionOptions, CompletionQuery,
+    complete, leading_space_after, Completion, CompletionOptions, CompletionQuery, SURE_AGREEMENT,
 };
 pub use hints::{
     check_key, checked_hints, checked_tokens, compare_words, corpus_count, hint_candidates,
