@@ -119,41 +119,36 @@ def main():
         edit_times.append((time.monotonic() - started) * 1000)
     print(f"diagnostics after a one-word edit: {edit_times[0]:8.0f} ms, and undoing it {edit_times[1]:8.0f} ms")
 
-    # 2. Typing a paragraph at the end, completion after each word and space.
+    # 2. Typing a paragraph at the end word by word, asking after each word and space: for
+    # completion, then (the same paragraph again, on a new line) for ghost text.
     version = 3
     line_number = len(lines) - 1
     column = 0
-    completion_ms, first_items = [], []
-    for word in typed:
-        version += 1
-        client.change(uri, version, (line_number, column), (line_number, column), word + " ")
-        column += utf16(word + " ")
-        started = time.monotonic()
-        result = client.request("textDocument/completion", {
-            "textDocument": {"uri": uri}, "position": {"line": line_number, "character": column}})
-        completion_ms.append((time.monotonic() - started) * 1000)
-        first_items.append(result["items"][0]["label"] if result and result["items"] else None)
+
+    def type_asking(method: str, extra: dict) -> tuple[list[float], list]:
+        nonlocal version, column
+        times, answers = [], []
+        for word in typed:
+            version += 1
+            client.change(uri, version, (line_number, column), (line_number, column), word + " ")
+            column += utf16(word + " ")
+            started = time.monotonic()
+            answers.append(client.request(method, {
+                "textDocument": {"uri": uri}, "position": {"line": line_number, "character": column}, **extra}))
+            times.append((time.monotonic() - started) * 1000)
+        return times, answers
+
+    completion_ms, lists = type_asking("textDocument/completion", {})
+    first_items = [result["items"][0]["label"] if result and result["items"] else None for result in lists]
     hits = sum(1 for item, nxt in zip(first_items, typed[1:]) if item == nxt)
     print(f"completion while typing:  {percentiles(completion_ms)}; "
           f"top item = next typed word {hits}/{len(typed) - 1}")
 
-    # 2b. The same paragraph typed again on a new line, asking for ghost text
-    # (textDocument/inlineCompletion) after each word instead.
-    line_number += 1
     version += 1
-    client.change(uri, version, (line_number - 1, column), (line_number - 1, column), "\n")
-    column = 0
-    ghost_ms, ghosts = [], []
-    for word in typed:
-        version += 1
-        client.change(uri, version, (line_number, column), (line_number, column), word + " ")
-        column += utf16(word + " ")
-        started = time.monotonic()
-        result = client.request("textDocument/inlineCompletion", {
-            "textDocument": {"uri": uri}, "position": {"line": line_number, "character": column},
-            "context": {"triggerKind": 2}})
-        ghost_ms.append((time.monotonic() - started) * 1000)
-        ghosts.append(result[0]["insertText"].split() if result else None)
+    client.change(uri, version, (line_number, column), (line_number, column), "\n")
+    line_number, column = line_number + 1, 0
+    ghost_ms, answers = type_asking("textDocument/inlineCompletion", {"context": {"triggerKind": 2}})
+    ghosts = [result[0]["insertText"].split() if result else None for result in answers]
     offered = [(g, i) for i, g in enumerate(ghosts[:-1]) if g]
     right = sum(1 for g, i in offered if g[0] == typed[i + 1])
     print(f"ghost text while typing:  {percentiles(ghost_ms)}; "
