@@ -21,8 +21,9 @@ const STATUS_NOTIFICATION = 'precedent/statusChanged';
 // The server advertises `precedent.reindex` and vscode-languageclient registers that id as a
 // VS Code command itself, so the palette command has its own id and forwards to it.
 const SERVER_REINDEX = 'precedent.reindex';
-// Settings read when the client is created: changing them needs a new client.
-const RESTART_SETTINGS = ['serverPath', 'serverArgs', 'languages', 'filePatterns'].map((key) => `${SECTION}.${key}`);
+// Settings read when the client is created: changing them needs a new client. The server
+// loads its model once, at start (server/lsp/src/background/model.rs), so modelPath too.
+const RESTART_SETTINGS = ['serverPath', 'serverArgs', 'modelPath', 'languages', 'filePatterns'].map((key) => `${SECTION}.${key}`);
 const INSTALL_HELP =
   'Install it with `cargo install --path server/cli` from the precedent repository ' +
   '(~/.cargo/bin must be on the PATH VS Code starts with), or set precedent.serverPath to the binary.';

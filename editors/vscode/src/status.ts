@@ -6,6 +6,10 @@ export interface IndexStatus {
   entries: number;
   documents: number;
   modified: string | null;
+  /** Built with `precedent index --keep-inline-code`. */
+  keepInlineCode: boolean;
+  /** The file was replaced by one that cannot be opened: why (the index loaded before still serves). */
+  replacementError: string | null;
 }
 
 export interface ServerStatus {
@@ -18,6 +22,7 @@ export interface ServerStatus {
   lambda: number | null;
   temperature: number | null;
   documentCache: boolean | null;
+  documentCacheSkipRecent: number | null;
 }
 
 /** Where the extension is with the server process. */
@@ -43,6 +48,8 @@ export function normalizeStatus(raw: unknown): ServerStatus {
       entries: numberOrNull(index.entries) ?? 0,
       documents: numberOrNull(index.documents) ?? 0,
       modified: stringOrNull(index.modified),
+      keepInlineCode: index.keepInlineCode === true,
+      replacementError: stringOrNull(index.replacementError),
     })),
     indexing: obj.indexing === true,
     lastUpdate: stringOrNull(obj.lastUpdate),
@@ -50,6 +57,7 @@ export function normalizeStatus(raw: unknown): ServerStatus {
     lambda: numberOrNull(obj.lambda),
     temperature: numberOrNull(obj.temperature),
     documentCache: typeof obj.documentCache === 'boolean' ? obj.documentCache : null,
+    documentCacheSkipRecent: numberOrNull(obj.documentCacheSkipRecent),
   };
 }
 
@@ -60,6 +68,16 @@ export function formatCount(n: number): string {
   }
   const sign = n < 0 ? '-' : '';
   return sign + String(Math.round(Math.abs(n))).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+/** No model yet and no error: the server is still loading it (`model` and `modelError` both null). */
+export function isModelLoading(status: ServerStatus): boolean {
+  return status.model === null && status.modelError === null;
+}
+
+/** The indexes whose file was replaced by one that cannot be opened (the old one still serves). */
+export function unreplacedIndexes(status: ServerStatus): IndexStatus[] {
+  return status.indexes.filter((index) => index.replacementError !== null);
 }
 
 export function totalEntries(status: ServerStatus): number {
@@ -93,6 +111,9 @@ export function statusBarView(state: ClientState, status: ServerStatus | undefin
   }
   const details = `${statusDetails(status)}\n\n${CLICK}`;
   // Without a model nothing works (indexing included), so that comes first.
+  if (isModelLoading(status)) {
+    return { text: '$(sync~spin) precedent: loading model', tooltip: details };
+  }
   if (status.model === null) {
     return { text: '$(warning) precedent: no model', tooltip: details };
   }
@@ -102,11 +123,16 @@ export function statusBarView(state: ClientState, status: ServerStatus | undefin
   if (status.indexes.length === 0) {
     return { text: '$(book) precedent: no index', tooltip: details };
   }
-  return { text: `$(book) precedent: ${plural(totalEntries(status), 'entry', 'entries')}`, tooltip: details };
+  // An index file that could not be reloaded: the old index still serves, but say so.
+  const icon = unreplacedIndexes(status).length > 0 ? '$(warning)' : '$(book)';
+  return { text: `${icon} precedent: ${plural(totalEntries(status), 'entry', 'entries')}`, tooltip: details };
 }
 
 /** One line for a notification. */
 export function statusSummary(status: ServerStatus): string {
+  if (isModelLoading(status)) {
+    return 'precedent: loading the language model.';
+  }
   if (status.model === null) {
     return `precedent: no model could be loaded${status.modelError ? `: ${status.modelError}` : '.'}`;
   }
@@ -118,6 +144,10 @@ export function statusSummary(status: ServerStatus): string {
       `${plural(status.indexes.length, 'index', 'indexes')} with ${plural(totalEntries(status), 'entry', 'entries')}`,
     );
   }
+  const unreplaced = unreplacedIndexes(status).length;
+  if (unreplaced > 0) {
+    parts.push(`${plural(unreplaced, 'index file', 'index files')} could not be reloaded`);
+  }
   if (status.indexing) {
     parts.push('indexing now');
   }
@@ -127,7 +157,9 @@ export function statusSummary(status: ServerStatus): string {
 /** Several lines: everything in the status, for the tooltip and the output channel. */
 export function statusDetails(status: ServerStatus): string {
   const lines: string[] = [];
-  if (status.model === null) {
+  if (isModelLoading(status)) {
+    lines.push('Model: loading');
+  } else if (status.model === null) {
     lines.push('Model: none could be loaded');
     lines.push(`  ${status.modelError ?? 'no reason given'}`);
     lines.push('  Run `precedent setup` to install the default model, or set precedent.modelPath.');
@@ -141,7 +173,13 @@ export function statusDetails(status: ServerStatus): string {
     lines.push(`Indexes: ${plural(totalEntries(status), 'entry', 'entries')} in total`);
     for (const index of status.indexes) {
       const modified = index.modified === null ? '' : `, modified ${index.modified}`;
-      lines.push(`  ${index.path}: ${plural(index.entries, 'entry', 'entries')}, ${plural(index.documents, 'document', 'documents')}${modified}`);
+      const inlineCode = index.keepInlineCode ? ', inline code kept' : '';
+      lines.push(
+        `  ${index.path}: ${plural(index.entries, 'entry', 'entries')}, ${plural(index.documents, 'document', 'documents')}${modified}${inlineCode}`,
+      );
+      if (index.replacementError !== null) {
+        lines.push(`    Its file was replaced by one that cannot be opened (the index loaded before still serves): ${index.replacementError}`);
+      }
     }
   }
   lines.push(`Indexing: ${status.indexing ? 'running' : 'idle'}`);
@@ -153,6 +191,7 @@ export function statusDetails(status: ServerStatus): string {
     status.lambda === null ? null : `λ = ${status.lambda}`,
     status.temperature === null ? null : `T = ${status.temperature}`,
     status.documentCache === null ? null : `document cache ${status.documentCache ? 'on' : 'off'}`,
+    status.documentCacheSkipRecent === null ? null : `skip recent = ${status.documentCacheSkipRecent}`,
   ].filter((part): part is string => part !== null);
   if (parameters.length > 0) {
     lines.push(`Parameters: ${parameters.join(', ')}`);

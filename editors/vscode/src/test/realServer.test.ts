@@ -2,7 +2,8 @@
 // module (../testSupport/vscodeStub) starts the binary at $PRECEDENT_BIN through
 // vscode-languageclient, on the tiny test model ($PRECEDENT_TEST_MODEL) and an index of
 // tests/fixtures/house-style built here. Needs ONNX Runtime ($ORT_DYLIB_PATH or
-// $PRECEDENT_HOME), as tests/run.sh sets up; skipped when the two variables are not set.
+// $PRECEDENT_HOME), as tests/run.sh sets up; without the two variables, the repository's
+// target/release/precedent and target/models/tiny if built, else skipped (../testSupport/repo.ts).
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -11,17 +12,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { formatCount } from '../status';
+import { NO_REAL_SERVER, extensionRoot, findRealServer, houseStyleFixtures } from '../testSupport/repo';
 import * as vscode from '../testSupport/vscodeStub';
 import { waitUntil } from '../testSupport/waitUntil';
 
 type Extension = { activate(context: { subscriptions: unknown[] }): void; deactivate(): Promise<void> };
 
-const root = path.join(__dirname, '..', '..');
-const fixtures = path.join(root, '..', '..', 'tests', 'fixtures', 'house-style');
-const { PRECEDENT_BIN: bin, PRECEDENT_TEST_MODEL: model } = process.env;
-const skip =
-  (bin === undefined || model === undefined) &&
-  'set PRECEDENT_BIN (the precedent binary) and PRECEDENT_TEST_MODEL (the tiny test model) to run the extension against the real server';
+const root = extensionRoot;
+const fixtures = houseStyleFixtures;
+const server = findRealServer();
+const { bin, model } = server ?? {};
+const skip = server === undefined && NO_REAL_SERVER;
 
 // The writer has typed this (the corpus has it: release-notes.md:8, "... To restore a report,
 // select it in the trash"), then the same with the next word begun.

@@ -21,6 +21,9 @@ export const exampleStatus = {
   documentCache: true,
 };
 
+// What precedent/status answers: exampleStatus until a test sets another with `fake.setStatus`.
+let currentStatus: unknown = exampleStatus;
+
 const connection = createMessageConnection(new StreamMessageReader(process.stdin), new StreamMessageWriter(process.stdout));
 
 connection.onRequest('initialize', (params: unknown) => {
@@ -30,7 +33,7 @@ connection.onRequest('initialize', (params: unknown) => {
       textDocumentSync: 2,
       completionProvider: { triggerCharacters: [' '] },
       hoverProvider: true,
-      executeCommandProvider: { commands: ['precedent.reindex', 'precedent.ignoreHere', 'precedent.ignoreInWorkspace'] },
+      executeCommandProvider: { commands: ['precedent.reindex', 'precedent.ignoreHere', 'precedent.ignoreInWorkspace', 'fake.setStatus'] },
     },
     serverInfo: { name: 'fake precedent' },
   };
@@ -46,11 +49,16 @@ connection.onNotification('initialized', () => {
 
 connection.onRequest('precedent/status', () => {
   log('precedent/status', null);
-  return exampleStatus;
+  return currentStatus;
 });
 
-connection.onRequest('workspace/executeCommand', (params: { command: string }) => {
+connection.onRequest('workspace/executeCommand', (params: { command: string; arguments?: unknown[] }) => {
   log('workspace/executeCommand', params);
+  // For the tests: the server's status becomes the argument, announced as the real server does.
+  if (params.command === 'fake.setStatus') {
+    currentStatus = params.arguments?.[0];
+    void connection.sendNotification('precedent/statusChanged', currentStatus);
+  }
   if (params.command === 'precedent.reindex') {
     void connection.sendNotification('precedent/statusChanged', { ...exampleStatus, indexing: true });
   }
