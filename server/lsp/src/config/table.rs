@@ -140,7 +140,8 @@ pub const SETTINGS: &[Setting] = &[
             unset: "the default model installed by `precedent setup`",
             field: |s| &mut s.model_path,
         },
-        doc: "Directory holding `manifest.json` of an ONNX model.",
+        doc: "Directory holding `manifest.json` of an ONNX model. Read when the server starts: a \
+              change applies after a restart (the VS Code extension restarts the server).",
     },
     Setting {
         key: "indexPaths",
