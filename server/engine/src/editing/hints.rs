@@ -185,14 +185,15 @@ impl HintCandidate<'_> {
     /// the sentence about as well as the written word under the base model. (That the
     /// corpus prefers it is what stage (1) established.)
     pub fn confirmed_by(&self, comparison: Comparison, thresholds: &HintThresholds) -> bool {
-        // Resting on the model, the house word must mean the same there: the model reads
-        // the sentence with it alike.
-        let model_agrees = self.kind == HintKind::WordChoice && self.model_agrees;
-        if model_agrees && comparison.state_similarity < MIN_STATE_SIMILARITY {
-            return false;
-        }
         let max_loss = match self.kind {
-            HintKind::WordChoice if self.model_agrees => 1.0,
+            // Resting on the model, the house word must also mean the same there: the model
+            // reads the sentence with it alike.
+            HintKind::WordChoice if self.model_agrees => {
+                if comparison.state_similarity < MIN_STATE_SIMILARITY {
+                    return false;
+                }
+                1.0
+            }
             HintKind::WordChoice => thresholds.max_fluency_loss,
             HintKind::Spelling | HintKind::Capitalisation => {
                 f64::from(thresholds.max_variant_fluency_loss)
