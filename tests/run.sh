@@ -17,6 +17,17 @@ step "formatting and lints (cargo fmt --check, cargo clippy -D warnings)"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --release -- -D warnings
 
+# The binary must package without the repository around it (setup and demo files embedded, no
+# paths out of its crate). Cargo packages a crate whose path dependencies are unpublished only
+# together with them, so the three crates are packaged in one call.
+step "packaging (cargo package: precedent with the engine and LSP crates)"
+cargo package -p precedent -p precedent-engine -p precedent-lsp --allow-dirty --no-verify --quiet
+crate=$(ls -t target/package/precedent-[0-9]*.crate | head -n 1)
+packaged=$(tar tzf "$crate")
+for embedded in setup/precedent_models/setup.py demo/house-style/writing-guide.md; do
+  grep -qx "$(basename "$crate" .crate)/$embedded" <<<"$packaged" || { echo "tests/run.sh: $crate lacks $embedded" >&2; exit 1; }
+done
+
 step "setup: Python packages, ONNX Runtime, default model, tiny test model (cached)"
 home=$(PYTHONPATH=models python3 -m precedent_models.setup --tiny-out target/models/tiny)
 export PRECEDENT_HOME="$home"
