@@ -10,6 +10,8 @@ export interface IndexStatus {
   keepInlineCode: boolean;
   /** The file was replaced by one that cannot be opened: why (the index loaded before still serves). */
   replacementError: string | null;
+  /** A Milvus index whose searches fail: why (suggestions go on without it). */
+  searchError: string | null;
 }
 
 export interface ServerStatus {
@@ -50,6 +52,7 @@ export function normalizeStatus(raw: unknown): ServerStatus {
       modified: stringOrNull(index.modified),
       keepInlineCode: index.keepInlineCode === true,
       replacementError: stringOrNull(index.replacementError),
+      searchError: stringOrNull(index.searchError),
     })),
     indexing: obj.indexing === true,
     lastUpdate: stringOrNull(obj.lastUpdate),
@@ -78,6 +81,11 @@ export function isModelLoading(status: ServerStatus): boolean {
 /** The indexes whose file was replaced by one that cannot be opened (the old one still serves). */
 export function unreplacedIndexes(status: ServerStatus): IndexStatus[] {
   return status.indexes.filter((index) => index.replacementError !== null);
+}
+
+/** The indexes whose searches fail (a Milvus engine that does not answer). */
+export function failingIndexes(status: ServerStatus): IndexStatus[] {
+  return status.indexes.filter((index) => index.searchError !== null);
 }
 
 export function totalEntries(status: ServerStatus): number {
@@ -123,8 +131,9 @@ export function statusBarView(state: ClientState, status: ServerStatus | undefin
   if (status.indexes.length === 0) {
     return { text: '$(book) precedent: no index', tooltip: details };
   }
-  // An index file that could not be reloaded: the old index still serves, but say so.
-  const icon = unreplacedIndexes(status).length > 0 ? '$(warning)' : '$(book)';
+  // An index file that could not be reloaded (the old index still serves), or an index whose
+  // searches fail: it works, but say so.
+  const icon = unreplacedIndexes(status).length > 0 || failingIndexes(status).length > 0 ? '$(warning)' : '$(book)';
   return { text: `${icon} precedent: ${plural(totalEntries(status), 'entry', 'entries')}`, tooltip: details };
 }
 
@@ -147,6 +156,10 @@ export function statusSummary(status: ServerStatus): string {
   const unreplaced = unreplacedIndexes(status).length;
   if (unreplaced > 0) {
     parts.push(`${plural(unreplaced, 'index file', 'index files')} could not be reloaded`);
+  }
+  const failing = failingIndexes(status).length;
+  if (failing > 0) {
+    parts.push(`${plural(failing, 'index does', 'indexes do')} not answer`);
   }
   if (status.indexing) {
     parts.push('indexing now');
@@ -179,6 +192,9 @@ export function statusDetails(status: ServerStatus): string {
       );
       if (index.replacementError !== null) {
         lines.push(`    Its file was replaced by one that cannot be opened (the index loaded before still serves): ${index.replacementError}`);
+      }
+      if (index.searchError !== null) {
+        lines.push(`    Its searches fail; suggestions go on without it until it answers: ${index.searchError}`);
       }
     }
   }

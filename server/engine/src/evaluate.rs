@@ -341,11 +341,18 @@ fn retrieve_document(
     let tokenizer = model.tokenizer();
     let mut cache = DocumentCache::new(scores.key_dim);
     let mut positions = Vec::with_capacity(scores.positions.len());
+    let keys: Vec<&[f32]> = (0..scores.positions.len())
+        .filter_map(|row| scores.key(row))
+        .collect();
+    index.prefetch(&keys, params.k);
     for (row, score) in scores.positions.iter().enumerate() {
         let key = scores.key(row).expect("keys were requested");
         // Both kinds are always retrieved, so tuning can compare with and without the cache.
-        let hits = index.index.search(key, params.k);
-        let mut neighbours = index.index.neighbours(&hits);
+        let mut neighbours: Vec<Neighbour> = index
+            .nearest(key, params.k)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         let corpus_neighbours = neighbours.len();
         neighbours.extend(
             cache

@@ -53,11 +53,10 @@ pub fn supporting_sentences(
     distinct
 }
 
-fn corpus_sentence(corpus: &CorpusIndex, entry: u32, weight: f32) -> Option<SupportingSentence> {
-    let store = corpus.store();
-    let provenance = store.provenance().get(entry as usize)?;
-    let document = store.document(provenance.document)?;
-    let sentence = store.sentence(provenance.document, provenance.sentence)?;
+fn corpus_sentence(corpus: &CorpusIndex, entry: u64, weight: f32) -> Option<SupportingSentence> {
+    let provenance = corpus.provenance(entry)?;
+    let document = corpus.document(provenance.document)?;
+    let sentence = corpus.sentence(provenance.document, provenance.sentence)?;
     let end = (provenance.end as usize).min(sentence.text.len());
     let start = (provenance.start as usize).min(end);
     Some(SupportingSentence {
@@ -102,11 +101,10 @@ pub fn words_before(corpora: &[&CorpusIndex], neighbours: &[WeightedNeighbour]) 
         .collect()
 }
 
-fn word_before(corpus: &CorpusIndex, entry: u32, token: u32, weight: f32) -> Option<WordBefore> {
-    let store = corpus.store();
-    let provenance = store.provenance().get(entry as usize)?;
-    let document = store.document(provenance.document)?;
-    let sentence = store.sentence(provenance.document, provenance.sentence)?;
+fn word_before(corpus: &CorpusIndex, entry: u64, token: u32, weight: f32) -> Option<WordBefore> {
+    let provenance = corpus.provenance(entry)?;
+    let document = corpus.document(provenance.document)?;
+    let sentence = corpus.sentence(provenance.document, provenance.sentence)?;
     let text = sentence.text;
     let end = (provenance.end as usize).min(text.len());
     let start = (provenance.start as usize).min(end);
@@ -149,9 +147,8 @@ pub fn sentence_using(
     at: SentenceRef,
     form: &str,
 ) -> Option<SupportingSentence> {
-    let store = corpus.store();
-    let document = store.document(at.document)?;
-    let sentence = store.sentence(at.document, at.sentence)?;
+    let document = corpus.document(at.document)?;
+    let sentence = corpus.sentence(at.document, at.sentence)?;
     let start = lexicon::word_indices(sentence.text)
         .find(|&(_, word)| word == form)?
         .0;

@@ -6,9 +6,10 @@ use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
-use crate::datastore::Datastore;
+use crate::datastore::{Datastore, DocumentView, Provenance, SentenceView};
 use crate::knn_scoring::{self, AdaptiveLambda, KnnDistribution, Neighbour};
-use crate::lexicon::Lexicon;
+use crate::lexicon::{Lexicon, SentenceRef};
+use crate::milvus::MilvusIndex;
 use crate::search::{exact_search_f32, NeighbourIndex};
 
 /// How many of the most recent positions the document cache leaves out by default (see
@@ -111,7 +112,7 @@ impl KnnParams {
 pub enum NeighbourSource {
     /// An entry of one of the corpus indexes searched (its position in the slice passed to
     /// [`predict_knn`]).
-    Corpus { corpus: usize, entry: u32 },
+    Corpus { corpus: usize, entry: u64 },
     /// Token position in the document being written (its key predicted this position).
     Document(usize),
 }
@@ -254,9 +255,16 @@ impl DocumentCache {
     }
 }
 
+/// Where a corpus index's entries are searched: an index file (memory-mapped, with its
+/// graph) or a Milvus collection.
+pub enum IndexEntries {
+    File(NeighbourIndex),
+    Milvus(Box<MilvusIndex>),
+}
+
 /// A corpus index ready for queries.
 pub struct CorpusIndex {
-    pub index: NeighbourIndex,
+    pub entries: IndexEntries,
     pub params: KnnParams,
     /// Counted from the stored sentences when first asked for.
     lexicon: OnceLock<Lexicon>,
@@ -264,21 +272,143 @@ pub struct CorpusIndex {
 
 impl CorpusIndex {
     pub fn new(index: NeighbourIndex, params: KnnParams) -> CorpusIndex {
+        CorpusIndex::with_entries(IndexEntries::File(index), params)
+    }
+
+    pub fn with_entries(entries: IndexEntries, params: KnnParams) -> CorpusIndex {
         CorpusIndex {
-            index,
+            entries,
             params,
             lexicon: OnceLock::new(),
         }
     }
 
-    pub fn store(&self) -> &Arc<Datastore> {
-        self.index.store()
+    /// The index file, when the entries are in one (for what only a file has: saving tuned
+    /// parameters, checksums, the graph).
+    pub fn file(&self) -> Option<&Arc<Datastore>> {
+        match &self.entries {
+            IndexEntries::File(index) => Some(index.store()),
+            IndexEntries::Milvus(_) => None,
+        }
+    }
+
+    /// The index file's path or the Milvus location, for messages.
+    pub fn location(&self) -> String {
+        match &self.entries {
+            IndexEntries::File(index) => index.store().path().display().to_string(),
+            IndexEntries::Milvus(index) => index.location().to_string(),
+        }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        match &self.entries {
+            IndexEntries::File(index) => index.store().len(),
+            IndexEntries::Milvus(index) => index.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The stored metadata (encoding options, tuned λ, T, ...).
+    pub fn metadata(&self) -> &serde_json::Value {
+        match &self.entries {
+            IndexEntries::File(index) => index.store().metadata(),
+            IndexEntries::Milvus(index) => index.metadata(),
+        }
+    }
+
+    pub fn document_count(&self) -> usize {
+        match &self.entries {
+            IndexEntries::File(index) => index.store().document_count(),
+            IndexEntries::Milvus(index) => index.document_count(),
+        }
+    }
+
+    pub fn document(&self, id: u32) -> Option<DocumentView<'_>> {
+        match &self.entries {
+            IndexEntries::File(index) => index.store().document(id),
+            IndexEntries::Milvus(index) => index.document(id),
+        }
+    }
+
+    /// Sentence `index` of document `document` (as in [`Provenance`]).
+    pub fn sentence(&self, document: u32, index: u32) -> Option<SentenceView<'_>> {
+        match &self.entries {
+            IndexEntries::File(file) => file.store().sentence(document, index),
+            IndexEntries::Milvus(milvus) => milvus.sentence(document, index),
+        }
+    }
+
+    /// Where entry `entry` (as a search returned it) came from.
+    pub fn provenance(&self, entry: u64) -> Option<Provenance> {
+        match &self.entries {
+            IndexEntries::File(index) => index
+                .store()
+                .provenance()
+                .get(usize::try_from(entry).ok()?)
+                .copied(),
+            IndexEntries::Milvus(index) => index.provenance(entry),
+        }
+    }
+
+    /// The `k` nearest entries to `query`, nearest first, with their entry numbers.
+    pub fn nearest(&self, query: &[f32], k: usize) -> Vec<(Neighbour, u64)> {
+        match &self.entries {
+            IndexEntries::File(index) => {
+                let hits = index.search(query, k);
+                let neighbours = index.neighbours(&hits);
+                neighbours
+                    .into_iter()
+                    .zip(hits.iter().map(|h| u64::from(h.entry)))
+                    .collect()
+            }
+            IndexEntries::Milvus(index) => index
+                .search(query, k)
+                .iter()
+                .map(|h| (h.neighbour, h.entry))
+                .collect(),
+        }
+    }
+
+    /// Searches all of `queries` ahead of their [`nearest`](Self::nearest) calls, where one
+    /// request for many is cheaper than one each (a Milvus collection); a file needs none.
+    pub fn prefetch(&self, queries: &[&[f32]], k: usize) {
+        if let IndexEntries::Milvus(index) = &self.entries {
+            index.prefetch(queries, k);
+        }
+    }
+
+    /// Why the last search could not be answered, while the index is failing (a Milvus
+    /// engine that is unreachable); `None` for a file.
+    pub fn trouble(&self) -> Option<String> {
+        match &self.entries {
+            IndexEntries::File(_) => None,
+            IndexEntries::Milvus(index) => index.trouble(),
+        }
     }
 
     /// The words the corpus writes, and how often.
     pub fn lexicon(&self) -> &Lexicon {
-        self.lexicon
-            .get_or_init(|| Lexicon::from_datastore(self.store()))
+        self.lexicon.get_or_init(|| {
+            let sentences = (0..self.document_count() as u32).flat_map(|document| {
+                let count = self.document(document).map_or(0, |d| d.sentence_count);
+                (0..count).filter_map(move |sentence| {
+                    let text = self.sentence(document, sentence)?.text;
+                    Some((SentenceRef { document, sentence }, text))
+                })
+            });
+            Lexicon::from_corpus_sentences(sentences)
+        })
+    }
+}
+
+/// Searches `queries` ahead in every corpus (see [`CorpusIndex::prefetch`]).
+pub fn prefetch(corpora: &[&CorpusIndex], queries: &[&[f32]], k: usize) {
+    for corpus in corpora {
+        corpus.prefetch(queries, k);
     }
 }
 
@@ -325,15 +455,12 @@ pub fn corpus_neighbours(
 ) -> (Vec<Neighbour>, Vec<NeighbourSource>) {
     let mut found: Vec<(Neighbour, NeighbourSource)> = Vec::new();
     for (corpus, index) in corpora.iter().enumerate() {
-        let hits = index.index.search(query, k);
-        let neighbours = index.index.neighbours(&hits);
-        found.extend(neighbours.into_iter().zip(hits.iter()).map(|(n, hit)| {
-            let source = NeighbourSource::Corpus {
-                corpus,
-                entry: hit.entry,
-            };
-            (n, source)
-        }));
+        found.extend(
+            index
+                .nearest(query, k)
+                .into_iter()
+                .map(|(n, entry)| (n, NeighbourSource::Corpus { corpus, entry })),
+        );
     }
     if corpora.len() > 1 {
         found.sort_by(|a, b| a.0.distance.total_cmp(&b.0.distance));

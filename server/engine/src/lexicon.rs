@@ -10,8 +10,6 @@ use std::collections::HashMap;
 
 use unicode_segmentation::UnicodeSegmentation;
 
-use crate::datastore::Datastore;
-
 /// Corpus sentences kept per word form, to show as evidence of its use.
 const EXAMPLES_PER_FORM: usize = 3;
 
@@ -51,18 +49,13 @@ pub struct Lexicon {
 }
 
 impl Lexicon {
-    /// The words of every sentence stored in `store`.
-    pub fn from_datastore(store: &Datastore) -> Lexicon {
+    /// The words of a corpus's sentences, each with where it is.
+    pub fn from_corpus_sentences<'a>(
+        sentences: impl IntoIterator<Item = (SentenceRef, &'a str)>,
+    ) -> Lexicon {
         let mut lexicon = Lexicon::default();
-        for document in 0..store.document_count() as u32 {
-            let Some(view) = store.document(document) else {
-                continue;
-            };
-            for sentence in 0..view.sentence_count {
-                if let Some(text) = store.sentence(document, sentence) {
-                    lexicon.add_sentence(text.text, SentenceRef { document, sentence });
-                }
-            }
+        for (at, text) in sentences {
+            lexicon.add_sentence(text, at);
         }
         lexicon.index_folded();
         lexicon

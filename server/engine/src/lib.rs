@@ -25,6 +25,8 @@ pub mod knnlm;
 pub mod lexicon;
 /// The language model: manifest, tokenizer, ONNX session worker, KV cache, scoring.
 pub mod lm;
+/// An index in a Milvus collection (`milvus://HOST:PORT/COLLECTION`): publishing and searching.
+pub mod milvus;
 /// Where precedent's data directory, runtime library and models live.
 pub mod paths;
 /// A small seeded random generator for synthetic data in tests and benchmarks.

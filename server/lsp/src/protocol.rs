@@ -44,6 +44,9 @@ pub struct IndexStatus {
     /// The file at `path` was replaced by one that cannot be opened: why. This index (the
     /// one loaded before) still serves.
     pub replacement_error: Option<String>,
+    /// Searches of this index fail (a Milvus engine that does not answer): why. Suggestions
+    /// go on without it until it answers again.
+    pub search_error: Option<String>,
 }
 
 /// Command: look at the indexes again and re-index the configured corpus folders.

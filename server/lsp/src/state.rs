@@ -150,6 +150,19 @@ impl State {
                     };
                     self.show_once(MessageType::WARNING, format!("precedent: {problem}"));
                 }
+                IndexNews::SearchTrouble { path, error } => {
+                    let (kind, message) = match error {
+                        Some(error) => (
+                            MessageType::WARNING,
+                            format!("precedent: {error}; suggestions and hints go on without {} until it answers", path.display()),
+                        ),
+                        None => (MessageType::INFO, format!("precedent: {} answers again", path.display())),
+                    };
+                    tracing::warn!("{message}");
+                    let client = self.client.clone();
+                    tokio::spawn(async move { client.show_message(kind, message).await });
+                    reloaded = true;
+                }
             }
         }
         if reloaded {
@@ -260,6 +273,7 @@ impl State {
                 .iter()
                 .map(|index| IndexStatus {
                     replacement_error: assistant.refused_replacement(&index.path),
+                    search_error: index.corpus.trouble(),
                     ..IndexStatus::of(index)
                 })
                 .collect();

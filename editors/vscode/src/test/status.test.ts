@@ -129,6 +129,6 @@ describe('normalizeStatus', () => {
 
   it('skips malformed index entries and fills missing fields', () => {
     const status = normalizeStatus({ model: 'm', indexes: [null, 7, { path: '/x', entries: 10 }] });
-    assert.deepEqual(status.indexes, [{ path: '/x', entries: 10, documents: 0, modified: null, keepInlineCode: false, replacementError: null }]);
+    assert.deepEqual(status.indexes, [{ path: '/x', entries: 10, documents: 0, modified: null, keepInlineCode: false, replacementError: null, searchError: null }]);
   });
 });

@@ -24,8 +24,8 @@ const waitFor = <T>(what: string, probe: () => T | undefined | false) =>
 const CLICK = '\n\nClick for details.';
 
 const MODEL = 'SmolLM2-135M-Instruct (q4)';
-const teamIndex: IndexStatus = { path: '/abs/team.index', entries: 1000, documents: 40, modified: '2026-11-26T16:00:00Z', keepInlineCode: false, replacementError: null };
-const docsIndex: IndexStatus = { path: '/abs/docs.index', entries: 234, documents: 3, modified: null, keepInlineCode: true, replacementError: null };
+const teamIndex: IndexStatus = { path: '/abs/team.index', entries: 1000, documents: 40, modified: '2026-11-26T16:00:00Z', keepInlineCode: false, replacementError: null, searchError: null };
+const docsIndex: IndexStatus = { path: '/abs/docs.index', entries: 234, documents: 3, modified: null, keepInlineCode: true, replacementError: null, searchError: null };
 const ready: ServerStatus = {
   model: MODEL,
   modelError: null,
@@ -100,6 +100,13 @@ const cases: StatusCase[] = [
     text: '$(warning) precedent: 1,234 entries',
     details: [/^ {4}Its file was replaced by one that cannot be opened \(the index loaded before still serves\): not a precedent index$/m],
     summary: `precedent: model ${MODEL}, 2 indexes with 1,234 entries, 1 index file could not be reloaded.`,
+  },
+  {
+    state: 'a Milvus index whose searches fail',
+    status: { ...ready, indexes: [{ ...teamIndex, path: 'milvus://db:19530/house', searchError: 'cannot reach the Milvus engine' }, docsIndex] },
+    text: '$(warning) precedent: 1,234 entries',
+    details: [/^ {4}Its searches fail; suggestions go on without it until it answers: cannot reach the Milvus engine$/m],
+    summary: `precedent: model ${MODEL}, 2 indexes with 1,234 entries, 1 index does not answer.`,
   },
 ];
 

@@ -130,7 +130,7 @@ fn run(global: &GlobalOptions, args: &CommonArgs, model_swaps: bool) -> anyhow::
     let model = global.load_model()?;
     let corpus = open_index(&model, &args.index, &args.knn)?;
     // Held-out prose read as the editor reads a document for this index.
-    let config = Encoding::from_metadata(corpus.store().metadata()).corpus_config();
+    let config = Encoding::from_metadata(corpus.metadata()).corpus_config();
     let documents = corpus::read_corpus(&args.held_out, &config)?;
     let blocks: Vec<String> = documents
         .documents

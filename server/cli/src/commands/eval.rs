@@ -6,6 +6,7 @@ use anyhow::Context;
 use precedent_engine::evaluate::{self, EvalOptions};
 use precedent_engine::indexer::{Encoding, KeyContext};
 use precedent_engine::knnlm::KnnParams;
+use precedent_engine::milvus;
 
 use super::suggest::{open_index, KnnArgs};
 use crate::options::GlobalOptions;
@@ -45,10 +46,15 @@ pub struct Args {
 
 pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
     let model = global.load_model()?;
-    let corpus = open_index(&model, &args.index, &args.knn)
-        .with_context(|| format!("cannot use the index {}", args.index.display()))?;
+    let corpus = open_index(&model, &args.index, &args.knn).with_context(|| {
+        let index = args.index.display().to_string();
+        format!(
+            "cannot use the index {}",
+            milvus::redact_credentials(&index)
+        )
+    })?;
     // Held-out text is read and windowed as the index's documents were.
-    let encoding = Encoding::from_metadata(corpus.store().metadata());
+    let encoding = Encoding::from_metadata(corpus.metadata());
     let options = EvalOptions {
         corpus: encoding.corpus_config(),
         window: encoding.window,
@@ -140,7 +146,14 @@ fn save_params(
     corpus: &precedent_engine::knnlm::CorpusIndex,
     params: &KnnParams,
 ) -> anyhow::Result<()> {
-    let store = corpus.store();
+    let Some(store) = corpus.file() else {
+        anyhow::bail!(
+            "tuned parameters are saved in an index file; {} is a Milvus index: tune its working file \
+             (`precedent index ... --out {}` prints where it is) and run that index command again to publish them",
+            corpus.location(),
+            corpus.location()
+        );
+    };
     let mut metadata = store.metadata().clone();
     if !metadata.is_object() {
         metadata = serde_json::json!({});

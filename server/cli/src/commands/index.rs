@@ -1,12 +1,15 @@
 //! `precedent index`: builds (or updates) a kNN-LM index from a folder of documents.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
+use precedent_engine::datastore::Datastore;
 use precedent_engine::indexer::{self, IndexOptions, IndexProgress, KeyContext};
+use precedent_engine::milvus::{self, MilvusLocation};
+use precedent_engine::paths::DataDir;
 
 use crate::options::GlobalOptions;
 
@@ -25,8 +28,9 @@ pub struct Args {
     /// Folders or files to index
     #[arg(required = true, value_name = "PATH")]
     pub inputs: Vec<PathBuf>,
-    /// Index file to write
-    #[arg(long, short, value_name = "FILE")]
+    /// Index file to write, or a Milvus collection: milvus://HOST:PORT/COLLECTION
+    /// (milvuss:// for TLS; the token, if the engine wants one, in PRECEDENT_MILVUS_TOKEN)
+    #[arg(long, short, value_name = "FILE|URL")]
     pub out: PathBuf,
     /// Leave out files matching this glob (.gitignore syntax; repeatable)
     #[arg(long, value_name = "GLOB")]
@@ -55,8 +59,9 @@ pub struct Args {
 }
 
 /// On Ctrl-C or SIGTERM: removes what this build wrote so far (the previous index stays as
-/// it was) and exits with 130 or 143, as a shell reports those signals.
-fn clean_up_on_interrupt(out: PathBuf) {
+/// it was), says so with `message`, and exits with 130 or 143, as a shell reports those
+/// signals.
+fn clean_up_on_interrupt(out: PathBuf, message: String) {
     std::thread::spawn(move || {
         let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -76,10 +81,7 @@ fn clean_up_on_interrupt(out: PathBuf) {
             return;
         };
         indexer::clean_up_interrupted(&out);
-        eprintln!(
-            "\ninterrupted: nothing was written to {} (it is as it was)",
-            out.display()
-        );
+        eprintln!("\ninterrupted: {message}");
         #[allow(
             clippy::exit,
             reason = "the build is abandoned mid-way from another thread; its files are removed above"
@@ -105,12 +107,31 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
     };
     options.corpus.exclude = args.exclude.clone();
     options.corpus.keep_inline_code = args.keep_inline_code;
-    clean_up_on_interrupt(args.out.clone());
+    let milvus = match MilvusLocation::from_path(&args.out) {
+        Some(location) => Some(location.map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    // A Milvus index is built as a file first (the working file, which also makes the next
+    // run incremental), then published to the collection document by document.
+    let file = match &milvus {
+        Some(location) => working_file(location)?,
+        None => args.out.clone(),
+    };
+    let interrupted = match &milvus {
+        Some(location) => {
+            format!("{location} keeps the documents it had; run the same command again to finish")
+        }
+        None => format!(
+            "nothing was written to {} (it is as it was)",
+            file.display()
+        ),
+    };
+    clean_up_on_interrupt(file.clone(), interrupted);
     let mut progress = Progress::new();
-    let report = indexer::build_index(&model, &args.inputs, &args.out, &options, &mut |p| {
+    let report = indexer::build_index(&model, &args.inputs, &file, &options, &mut |p| {
         progress.update(p)
     })
-    .with_context(|| format!("indexing into {} failed", args.out.display()))?;
+    .with_context(|| format!("indexing into {} failed", file.display()))?;
     progress.finish();
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
@@ -130,9 +151,52 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
     let per_entry = report.file_bytes as f64 / report.entries.max(1) as f64;
     println!(
         "{}: {:.1} MB, {:.0} bytes per entry",
-        args.out.display(),
+        file.display(),
         report.file_bytes as f64 / 1e6,
         per_entry
+    );
+    if let Some(location) = &milvus {
+        publish(&file, location, &model.manifest().fingerprint)?;
+    }
+    Ok(())
+}
+
+/// Where the working file of a Milvus index lives: precedent's data directory.
+fn working_file(location: &MilvusLocation) -> anyhow::Result<PathBuf> {
+    let folder = DataDir::from_env()?.root().join("milvus");
+    std::fs::create_dir_all(&folder)
+        .with_context(|| format!("cannot create {}", folder.display()))?;
+    let name = format!(
+        "{}-{}-{}.index",
+        location.host, location.port, location.collection
+    );
+    Ok(folder.join(name.replace(['/', ':'], "_")))
+}
+
+/// Brings the collection at `location` up to date with the working file.
+fn publish(file: &Path, location: &MilvusLocation, fingerprint: &str) -> anyhow::Result<()> {
+    let store = Datastore::open(file, Some(fingerprint))?;
+    eprintln!("publishing to {location}");
+    let mut last_line = Instant::now();
+    let report = milvus::publish(&store, location, &mut |done, total| {
+        if done == total || last_line.elapsed() > Duration::from_secs(5) {
+            eprintln!("publishing: {done}/{total} documents");
+            last_line = Instant::now();
+        }
+    })
+    .with_context(|| {
+        format!("publishing to {location} failed (run the command again to finish)")
+    })?;
+    println!(
+        "{location}: {} documents added, {} kept, {} removed{}; {} entries written in {:.1} s ({:.0} entries/s); {} entries in all",
+        report.added,
+        report.kept,
+        report.removed,
+        if report.created { " (new collection)" } else { "" },
+        report.entries_written,
+        report.seconds,
+        report.entries_written as f64 / report.seconds.max(1e-9),
+        report.entries,
     );
     Ok(())
 }

@@ -9,8 +9,9 @@ use precedent_engine::corpus::Format;
 use precedent_engine::datastore::Datastore;
 use precedent_engine::editing::{Completion, CompletionOptions};
 use precedent_engine::evidence::SupportingSentence;
-use precedent_engine::knnlm::{CorpusIndex, KnnOverrides, KnnParams};
+use precedent_engine::knnlm::{CorpusIndex, IndexEntries, KnnOverrides, KnnParams};
 use precedent_engine::lm::LanguageModel;
+use precedent_engine::milvus::{self, MilvusIndex, MilvusLocation};
 use precedent_engine::search::{NeighbourIndex, SearchOptions};
 
 use crate::options::GlobalOptions;
@@ -99,7 +100,16 @@ pub fn open_index(
     path: &Path,
     overrides: &KnnArgs,
 ) -> anyhow::Result<CorpusIndex> {
-    let store = Datastore::open(path, Some(&model.manifest().fingerprint))?;
+    let fingerprint = &model.manifest().fingerprint;
+    if let Some(location) = MilvusLocation::from_path(path) {
+        let index = MilvusIndex::open(&location.map_err(anyhow::Error::msg)?, Some(fingerprint))?;
+        let params = overrides.apply(KnnParams::from_metadata(index.metadata()));
+        return Ok(CorpusIndex::with_entries(
+            IndexEntries::Milvus(Box::new(index)),
+            params,
+        ));
+    }
+    let store = Datastore::open(path, Some(fingerprint))?;
     let params = overrides.apply(KnnParams::from_metadata(store.metadata()));
     let index = NeighbourIndex::new(Arc::new(store), SearchOptions::default())?;
     Ok(CorpusIndex::new(index, params))
@@ -154,8 +164,13 @@ pub fn open_corpora(assistant: &Assistant, path: &Path, knn: &KnnArgs) -> anyhow
 
 pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
     let assistant = Assistant::new(global.load_model()?);
-    let corpora = open_corpora(&assistant, &args.index, &args.knn)
-        .with_context(|| format!("cannot use the index {}", args.index.display()))?;
+    let corpora = open_corpora(&assistant, &args.index, &args.knn).with_context(|| {
+        let index = args.index.display().to_string();
+        format!(
+            "cannot use the index {}",
+            milvus::redact_credentials(&index)
+        )
+    })?;
     let suggestions = suggest_for_text(&assistant, &corpora, &args.text, args.count)?;
     if args.json {
         println!(

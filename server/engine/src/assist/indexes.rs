@@ -6,17 +6,22 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::caches::AnalysisCache;
 use super::Assistant;
 use crate::datastore::Datastore;
 use crate::indexer::Encoding;
-use crate::knnlm::{CorpusIndex, KnnOverrides, KnnParams};
+use crate::knnlm::{CorpusIndex, IndexEntries, KnnOverrides, KnnParams};
+use crate::milvus::{MilvusIndex, MilvusLocation};
 use crate::search::{NeighbourIndex, SearchOptions};
 
 /// Indexes up to this size are verified in full before they serve.
 const VERIFY_ON_OPEN_BYTES: u64 = 512 << 20;
+
+/// A Milvus index that could not be opened (engine unreachable, no index there yet) is
+/// tried again after this long.
+const MILVUS_RETRY: Duration = Duration::from_secs(15);
 
 /// A corpus index opened for queries.
 pub struct LoadedIndex {
@@ -27,6 +32,8 @@ pub struct LoadedIndex {
     /// How its documents were read and windowed (from its metadata, read once at load).
     pub encoding: Encoding,
     file: FileIdentity,
+    /// The search trouble last told in [`IndexNews`] (a Milvus engine not answering).
+    told_trouble: std::sync::Mutex<Option<String>>,
 }
 
 /// What tells a file apart from the one it replaced: a rebuild renames a new file over the
@@ -40,6 +47,22 @@ pub(super) struct FileIdentity {
 }
 
 impl FileIdentity {
+    /// A Milvus location has no file: one identity for as long as it is configured.
+    const MILVUS: FileIdentity = FileIdentity {
+        device: 0,
+        inode: 0,
+        length: 0,
+        modified: None,
+    };
+
+    /// The identity of whatever is at `path` now.
+    fn at(path: &Path) -> Result<FileIdentity, String> {
+        match MilvusLocation::from_path(path) {
+            Some(location) => location.map(|_| FileIdentity::MILVUS),
+            None => FileIdentity::of(path),
+        }
+    }
+
     /// `Err` says why the path cannot be an index file: missing, or not a regular file
     /// (a FIFO would block the open, a directory cannot be mapped).
     fn of(path: &Path) -> Result<FileIdentity, String> {
@@ -71,11 +94,25 @@ impl FileIdentity {
 }
 
 /// One index path: the index serving it, and the last file there that could not be opened
-/// (not tried again until the file changes).
+/// (not tried again until the file changes; a Milvus location, after [`MILVUS_RETRY`]).
 #[derive(Default)]
 pub(super) struct IndexSlot {
     serving: Option<Arc<LoadedIndex>>,
-    refused: Option<(Result<FileIdentity, String>, String)>,
+    refused: Option<Refusal>,
+}
+
+struct Refusal {
+    file: Result<FileIdentity, String>,
+    error: String,
+    at: Instant,
+}
+
+impl Refusal {
+    /// Whether the refusal still holds for `file` at `path`.
+    fn holds_for(&self, path: &Path, file: &Result<FileIdentity, String>) -> bool {
+        let milvus = MilvusLocation::from_path(path).is_some_and(|l| l.is_ok());
+        self.file == *file && !(milvus && self.at.elapsed() >= MILVUS_RETRY)
+    }
 }
 
 /// What happened to an index path when it was looked up.
@@ -88,6 +125,12 @@ pub enum IndexNews {
     Problem {
         error: String,
         still_serving_since: Option<SystemTime>,
+    },
+    /// Its searches started failing (why), or answer again (`None`): a Milvus engine that
+    /// stopped or came back. Meanwhile suggestions come from the other indexes and the model.
+    SearchTrouble {
+        path: PathBuf,
+        error: Option<String>,
     },
 }
 
@@ -114,15 +157,15 @@ impl Assistant {
     /// swap is atomic (requests under way keep the index they started with). A replacement
     /// that cannot be opened leaves the previous index serving, and says so.
     fn index(&self, path: &Path) -> (Option<Arc<LoadedIndex>>, Option<IndexNews>) {
-        let file = FileIdentity::of(path);
+        let file = FileIdentity::at(path);
         let (serving, refused) = {
             let indexes = self.indexes.lock().unwrap();
             let slot = indexes.get(path);
             let serving = slot.and_then(|s| s.serving.clone());
             let refused = slot
                 .and_then(|s| s.refused.as_ref())
-                .filter(|(refused_file, _)| *refused_file == file)
-                .map(|(_, error)| error.clone());
+                .filter(|refusal| refusal.holds_for(path, &file))
+                .map(|refusal| refusal.error.clone());
             (serving, refused)
         };
         if let Some(index) = serving.as_ref().filter(|i| Ok(i.file) == file) {
@@ -148,7 +191,11 @@ impl Assistant {
                 (Some(index), Some(IndexNews::Reloaded(path.to_path_buf())))
             }
             Err(error) => {
-                slot.refused = Some((file, error.clone()));
+                slot.refused = Some(Refusal {
+                    file,
+                    error: error.clone(),
+                    at: Instant::now(),
+                });
                 let problem = IndexNews::Problem {
                     error,
                     still_serving_since: slot.serving.as_ref().map(|old| old.loaded_at),
@@ -163,10 +210,26 @@ impl Assistant {
         let indexes = self.indexes.lock().unwrap();
         let slot = indexes.get(path)?;
         slot.serving.as_ref()?;
-        slot.refused.as_ref().map(|(_, error)| error.clone())
+        slot.refused.as_ref().map(|refusal| refusal.error.clone())
     }
 
     fn open_index(&self, path: &Path, file: FileIdentity) -> Result<Arc<LoadedIndex>, String> {
+        if let Some(location) = MilvusLocation::from_path(path) {
+            let index = MilvusIndex::open(&location?, Some(&self.model.manifest().fingerprint))
+                .map_err(|e| e.to_string())?;
+            let params = KnnParams::from_metadata(index.metadata());
+            let loaded = Arc::new(LoadedIndex {
+                path: path.to_path_buf(),
+                documents: index.document_count(),
+                encoding: Encoding::from_metadata(index.metadata()),
+                corpus: CorpusIndex::with_entries(IndexEntries::Milvus(Box::new(index)), params),
+                loaded_at: SystemTime::now(),
+                file,
+                told_trouble: Default::default(),
+            });
+            tracing::info!(index = %path.display(), entries = loaded.corpus.len(), "opened Milvus index");
+            return Ok(loaded);
+        }
         let store = Datastore::open(path, Some(&self.model.manifest().fingerprint))
             .map_err(|e| e.to_string())?;
         // Every checksum and key, before the index serves: about 0.1 s per 100 MB. A larger
@@ -198,8 +261,9 @@ impl Assistant {
             documents,
             encoding,
             file,
+            told_trouble: Default::default(),
         });
-        tracing::info!(index = %path.display(), entries = loaded.corpus.store().len(), "opened index");
+        tracing::info!(index = %path.display(), entries = loaded.corpus.len(), "opened index");
         Ok(loaded)
     }
 
@@ -215,8 +279,23 @@ impl Assistant {
         let mut news = Vec::new();
         for path in paths {
             let (index, event) = self.index(path);
-            indexes.extend(index);
             news.extend(event);
+            if let Some(index) = &index {
+                let trouble = index.corpus.trouble();
+                let mut told = index.told_trouble.lock().unwrap();
+                if *told != trouble {
+                    told.clone_from(&trouble);
+                    // Analyses made while searches failed lack this corpus; made before,
+                    // they are still right but cheap to redo: forget both alike.
+                    *self.analyses.lock().unwrap() = AnalysisCache::default();
+                    self.substitutions.lock().unwrap().clear();
+                    news.push(IndexNews::SearchTrouble {
+                        path: path.clone(),
+                        error: trouble,
+                    });
+                }
+            }
+            indexes.extend(index);
         }
         let params = indexes
             .first()

@@ -262,6 +262,13 @@ pub fn analyze_block(
         let start = end;
         end = (start + options.chunk.max(1)).min(positions);
         let forward = context.forward_from(&ids[..end], start, end - start)?;
+        // The chunk's searches in one request where that is cheaper (a Milvus index).
+        let word_keys: Vec<&[f32]> = words
+            .iter()
+            .filter(|w| w.token > start && w.token <= end)
+            .filter_map(|w| forward.key_at(w.token - 1))
+            .collect();
+        knnlm::prefetch(corpora, &word_keys, options.k);
         for position in start..end {
             let key = forward.key_at(position).ok_or(LmError::EmptyInput)?;
             keys.extend_from_slice(key);

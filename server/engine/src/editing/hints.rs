@@ -256,7 +256,6 @@ impl Vocabulary<'_> {
             lexicon.forms_of(word).any(|(_, use_)| {
                 use_.examples.iter().any(|&at| {
                     corpus
-                        .store()
                         .sentence(at.document, at.sentence)
                         .is_some_and(|s| s.text.contains(text) || text.contains(s.text.trim()))
                 })

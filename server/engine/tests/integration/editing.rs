@@ -474,7 +474,7 @@ fn an_index_keyed_by_blocks_has_the_keys_the_editor_computes() {
             KnnParams::default(),
         );
         let analysis = analyze(&corpus, second, None);
-        let store = corpus.store();
+        let store = corpus.file().unwrap();
         // The entries of the second paragraph's tokens after its first, in order.
         let second_line: Vec<usize> = (0..store.len())
             .filter(|&e| store.provenance()[e].line == 3)
@@ -514,7 +514,7 @@ fn the_word_before_a_neighbours_token_is_what_the_corpus_writes_where_that_conte
     let dir = tempfile::tempdir().unwrap();
     let corpus = corpus(dir.path());
     let tokenizer = tiny_model().tokenizer();
-    let store = corpus.store();
+    let store = corpus.file().unwrap();
     let found: Vec<(String, String, String)> = store
         .values()
         .iter()
@@ -523,7 +523,7 @@ fn the_word_before_a_neighbours_token_is_what_the_corpus_writes_where_that_conte
             let neighbour = knnlm::WeightedNeighbour {
                 source: knnlm::NeighbourSource::Corpus {
                     corpus: 0,
-                    entry: entry as u32,
+                    entry: entry as u64,
                 },
                 token,
                 distance: 0.0,

@@ -247,7 +247,8 @@ fn resolve_with_home(layers: &[Layer], home: Option<&Path>) -> (Settings, Vec<St
                     "{}: {} = {} ignored: {why}",
                     layer.origin,
                     entry.written,
-                    show(entry.value)
+                    // A location written with a password in it is refused, never repeated.
+                    precedent_engine::milvus::redact_credentials(&show(entry.value))
                 ));
             }
         }

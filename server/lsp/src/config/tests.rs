@@ -121,6 +121,15 @@ const EFFECTS: &[Effect] = &[
         r#"{"indexPaths": ["/srv/team.index", "./mine/../my.index", "~"]}"#,
         |s| s.index_paths = paths(&["/srv/team.index", "/ws/mine/../my.index", "/home/ana"]),
     ),
+    (
+        r#"{"indexPaths": ["team.index", "milvus://db.example.com:19530/house_style"]}"#,
+        |s| {
+            s.index_paths = paths(&[
+                "/ws/team.index",
+                "milvus://db.example.com:19530/house_style",
+            ])
+        },
+    ),
     (r#"{"corpus": ["docs", "/shared/style"]}"#, |s| {
         s.corpus = paths(&["/ws/docs", "/shared/style"])
     }),
@@ -638,6 +647,15 @@ fn paths_need_a_base_dir_and_a_home() {
             |_| {},
             &[
                 r#"client settings: indexPaths = ["/a.index","b.index"] ignored: relative path "b.index" has no workspace folder to resolve against; use an absolute path"#,
+            ],
+        ),
+        (
+            Some("/ws"),
+            None,
+            r#"{"indexPaths": ["milvus://ana:hunter2@db:19530/house"]}"#,
+            |_| {},
+            &[
+                r#"client settings: indexPaths = ["milvus://…@db:19530/house"] ignored: milvus://…@db:19530/house: credentials do not go in the location; set PRECEDENT_MILVUS_TOKEN instead (expected milvus://HOST:PORT/COLLECTION, or milvuss:// for TLS)"#,
             ],
         ),
         (

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use globset::GlobBuilder;
+use precedent_engine::milvus::MilvusLocation;
 use serde_json::Value;
 
 use super::table::Kind;
@@ -53,6 +54,10 @@ impl PathBase<'_> {
     fn path(&self, s: &str) -> Result<PathBuf, String> {
         if s.is_empty() {
             return Err("empty path".into());
+        }
+        // An index in Milvus is a location, not a path: kept as written.
+        if let Some(location) = MilvusLocation::parse(s) {
+            return location.map(|_| PathBuf::from(s));
         }
         let path = match tilde(s) {
             Some(rest) => self.home()?.join(rest),

@@ -15,11 +15,12 @@ impl IndexStatus {
             .map(rfc3339);
         IndexStatus {
             path: index.path.display().to_string(),
-            entries: index.corpus.store().len(),
+            entries: index.corpus.len(),
             documents: index.documents,
             modified,
             keep_inline_code: index.encoding.keep_inline_code,
             replacement_error: None,
+            search_error: None,
         }
     }
 }
