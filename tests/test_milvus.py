@@ -260,3 +260,33 @@ def test_the_server_serves_from_milvus_and_goes_on_while_the_engine_is_stopped(
         client.close()
         if engine.process.poll() is not None:
             engine.start()
+
+
+def test_a_publish_killed_midway_leaves_the_old_documents_and_the_next_run_finishes(
+        precedent_bin, tiny_model, engine, home, tmp_path):
+    corpus = write_corpus(tmp_path / "corpus")
+    location = engine.location("interrupted")
+    run(precedent_bin, tiny_model, home, "index", corpus, "--out", location)
+    notes = 600
+    for n in range(notes):
+        (corpus / f"note{n:03}.md").write_text(f"# Note {n}\n\nNote {n} says the ferry leaves at {n % 12} o'clock.\n")
+    publishing = subprocess.Popen([precedent_bin, "--model", tiny_model, "index", corpus, "--out", location],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=home)
+    for line in publishing.stderr:
+        if line.startswith("publishing: 0/"):
+            break
+    time.sleep(0.3)
+    publishing.kill()
+    out, _ = publishing.communicate()
+    assert "documents added" not in out, "killed before it finished"
+
+    answer = suggestions(precedent_bin, tiny_model, home, location, "The zebra council approves purple")
+    assert answer["suggestions"][0]["text"].strip() == "umbrellas", "the documents of before still serve"
+    finished = run(precedent_bin, tiny_model, home, "index", corpus, "--out", location).stdout
+    assert ", 0 removed" in finished and f"{notes + 3} entries" not in finished, finished
+    again = run(precedent_bin, tiny_model, home, "index", corpus, "--out", location).stdout
+    assert f"0 documents added, {notes + 3} kept, 0 removed; 0 entries written" in again, again
+    # Nothing the killed run wrote is left over: as many entries as a file index of the corpus.
+    built = run(precedent_bin, tiny_model, home, "index", corpus, "--out", tmp_path / "all.index").stdout
+    entries = built.split(" entries,")[0].rsplit(" ", 1)[-1]
+    assert f"; {entries} entries in all" in again, (built, again)

@@ -177,11 +177,12 @@ fn working_file(location: &MilvusLocation) -> anyhow::Result<PathBuf> {
 fn publish(file: &Path, location: &MilvusLocation, fingerprint: &str) -> anyhow::Result<()> {
     let store = Datastore::open(file, Some(fingerprint))?;
     eprintln!("publishing to {location}");
-    let mut last_line = Instant::now();
+    let mut last_line: Option<Instant> = None;
     let report = milvus::publish(&store, location, &mut |done, total| {
-        if done == total || last_line.elapsed() > Duration::from_secs(5) {
+        let due = last_line.is_none_or(|at| at.elapsed() > Duration::from_secs(5));
+        if done == total || due {
             eprintln!("publishing: {done}/{total} documents");
-            last_line = Instant::now();
+            last_line = Some(Instant::now());
         }
     })
     .with_context(|| {

@@ -387,27 +387,36 @@ fn assemble(pieces: Option<&(i32, Vec<(i32, String)>)>) -> Option<String> {
     whole.then(|| ordered.iter().map(|(_, text)| text.as_str()).collect())
 }
 
-/// Writes `json` as the catalog rows of `document` (replacing rows with the same ids).
-pub(crate) fn write_catalog_document(
+/// Writes `json` as the catalog rows of a new `document` (a number never given before).
+pub(crate) fn insert_catalog_document(
     connection: &Connection,
     document: i64,
     json: &str,
 ) -> Result<(), MilvusError> {
-    let pieces = split_at_char_boundaries(json, PART_BYTES);
-    let parts = pieces.len() as i32;
-    let ids: Vec<i64> = (0..pieces.len() as i64)
-        .map(|part| document << 16 | part)
-        .collect();
-    let count = pieces.len();
+    let columns = catalog_columns(document, json);
     let collection = connection.location().catalog_collection();
-    let columns = vec![
-        FieldData::int64(ID, ids),
-        FieldData::int64(DOCUMENT, vec![document; count]),
-        FieldData::int32(PART, (0..parts).collect()),
-        FieldData::int32(PARTS, vec![parts; count]),
-        FieldData::varchar(TEXT, pieces),
-        FieldData::float_vector(UNUSED_VECTOR, vec![vec![0.0, 0.0]; count]),
-    ];
+    connection.call("Insert (catalog)", move |client| async move {
+        let insert = InsertRequest::builder()
+            .collection_name(collection)
+            .columns(columns)
+            .build()?;
+        client.insert(insert).await?;
+        Ok(())
+    })
+}
+
+/// Writes `json` as the catalog rows of `document` in place of the ones it has.
+pub(crate) fn replace_catalog_document(
+    connection: &Connection,
+    document: i64,
+    json: &str,
+) -> Result<(), MilvusError> {
+    let columns = catalog_columns(document, json);
+    let parts = columns
+        .first()
+        .and_then(|ids| ids.as_int64())
+        .map_or(0, <[i64]>::len);
+    let collection = connection.location().catalog_collection();
     connection.call("Upsert (catalog)", move |client| async move {
         let insert = InsertRequest::builder()
             .collection_name(collection)
@@ -419,11 +428,32 @@ pub(crate) fn write_catalog_document(
         Ok(())
     })?;
     // Parts beyond the new count belong to an older, longer version.
+    let filter = format!("{DOCUMENT} == {document} and {PART} >= {parts}");
     delete(
         connection,
         &connection.location().catalog_collection(),
-        format!("{DOCUMENT} == {document} and {PART} >= {parts}"),
+        filter,
     )
+}
+
+/// The catalog rows of `document`, `json` cut into parts (ids first).
+fn catalog_columns(document: i64, json: &str) -> Vec<FieldData> {
+    let pieces = split_at_char_boundaries(json, PART_BYTES);
+    let parts = pieces.len() as i32;
+    let count = pieces.len();
+    vec![
+        FieldData::int64(
+            ID,
+            (0..count as i64)
+                .map(|part| document << 16 | part)
+                .collect(),
+        ),
+        FieldData::int64(DOCUMENT, vec![document; count]),
+        FieldData::int32(PART, (0..parts).collect()),
+        FieldData::int32(PARTS, vec![parts; count]),
+        FieldData::varchar(TEXT, pieces),
+        FieldData::float_vector(UNUSED_VECTOR, vec![vec![0.0, 0.0]; count]),
+    ]
 }
 
 pub(crate) fn delete(

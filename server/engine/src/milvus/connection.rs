@@ -102,7 +102,14 @@ impl Connection {
             what: what.to_string(),
             detail,
         };
-        match receiver.recv() {
+        let started = std::time::Instant::now();
+        let answer = receiver.recv();
+        tracing::debug!(
+            what,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "Milvus call"
+        );
+        match answer {
             Ok(Ok(Ok(value))) => Ok(value),
             Ok(Ok(Err(error))) => Err(failed(error.to_string())),
             Ok(Err(_)) => Err(failed(format!(

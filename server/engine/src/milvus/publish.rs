@@ -141,7 +141,7 @@ pub fn publish(
             sentences,
         })
         .expect("a catalog document serialises");
-        collections::write_catalog_document(&connection, number, &json)?;
+        collections::insert_catalog_document(&connection, number, &json)?;
         report.added += 1;
     }
     progress(to_add.len(), to_add.len());
@@ -187,7 +187,7 @@ pub fn publish(
     };
     if catalog.metadata.as_ref() != Some(&metadata) {
         let json = serde_json::to_string(&metadata).expect("metadata serialises");
-        collections::write_catalog_document(&connection, METADATA_DOCUMENT, &json)?;
+        collections::replace_catalog_document(&connection, METADATA_DOCUMENT, &json)?;
         collections::flush(&connection, &names[1..])?;
     }
     report.seconds = started.elapsed().as_secs_f64();
