@@ -376,14 +376,20 @@ def test_check_exits_1_on_violations_and_0_on_the_corpus_itself(
     assert len(lines) == len(HOUSE_STYLE_FIXES), lines
     assert lines[1].startswith(f"{document}:5:92: log \u2192 sign [word-choice] "), lines
 
+    # The team's page on each kind of hint, from the precedent.toml of the current directory.
+    (tmp_path / "precedent.toml").write_text(
+        '[hints]\ndocs_url = "https://wiki.example.com/style#{kind}"\n')
     run = subprocess.run([precedent_bin, "--model", default_model, "check", "--index", demo_index,
-                          "--format", "json", document], capture_output=True, text=True, timeout=300)
+                          "--format", "json", document], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path)
     assert run.returncode == 1
     report = json.loads(run.stdout)
     assert [(h["written"], h["preferred"]) for h in report] == [
         ("click", "select"), ("log", "sign"), ("dashboard", "workspace"),
         ("organisation", "organization"), ("cancelled", "canceled")]
     assert all(h["evidence"] for h in report)
+    assert [h["docs_url"] for h in report] == [
+        f"https://wiki.example.com/style#{h['kind']}" for h in report]
 
     run = subprocess.run([precedent_bin, "--model", default_model, "check", "--index", demo_index,
                           FIXTURES], capture_output=True, text=True, timeout=300)
