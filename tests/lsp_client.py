@@ -125,7 +125,9 @@ class LspClient:
             timeout, f"diagnostics for {uri} v{version}")
         return message["params"]["diagnostics"]
 
-    def initialize(self, root: Path, options: dict | None = None) -> dict:
+    def initialize(self, root: Path, options: dict | None = None,
+                   text_document: dict | None = None) -> dict:
+        """`text_document`: client capabilities added to textDocument's."""
         result = self.request("initialize", {
             "processId": None,
             "rootUri": root.as_uri(),
@@ -135,7 +137,8 @@ class LspClient:
                 "window": {"workDoneProgress": True},
                 "workspace": {"configuration": True,
                               "didChangeWatchedFiles": {"dynamicRegistration": True}},
-                "textDocument": {"completion": {"completionItem": {"snippetSupport": False}}},
+                "textDocument": {"completion": {"completionItem": {"snippetSupport": False}},
+                                 **(text_document or {})},
             },
         })
         self.notify("initialized", {})

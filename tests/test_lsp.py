@@ -364,6 +364,35 @@ def test_completion_lists_the_house_word_first_where_the_corpus_agrees(
         client.close()
 
 
+def test_a_team_file_links_each_hint_to_its_page_and_strikes_out_words_the_corpus_never_writes(
+        precedent_bin, default_model, demo_index, workspace, tmp_path):
+    """The default model and the demo corpus, with the team's precedent.toml setting
+    hints.docs_url: each hint links the page on its kind (codeDescription), and the words the
+    corpus never writes ("organisation", "cancelled") are tagged Deprecated for a client that
+    shows the tag; those it writes now and then ("click", "log") are not."""
+    (workspace / "precedent.toml").write_text(
+        f'index_paths = ["{demo_index}"]\n\n'
+        '[hints]\ndocs_url = "https://wiki.example.com/style#{kind}"\n')
+    env = dict(os.environ, PRECEDENT_HOME=str(tmp_path / "home"))
+    client = LspClient([precedent_bin, "--model", default_model, "serve"], env=env)
+    try:
+        client.initialize(workspace, {}, text_document={
+            "publishDiagnostics": {"tagSupport": {"valueSet": [1, 2]}}})
+        ready(client)
+        uri = client.open(workspace / "sharing.md", HOUSE_STYLE_VIOLATIONS)
+        hints = client.diagnostics(uri, 1, timeout=120)
+        page = "https://wiki.example.com/style#"
+        assert [(h["data"]["word"], h["codeDescription"]["href"], h.get("tags")) for h in hints] == [
+            ("click", page + "word-choice", None),
+            ("log", page + "word-choice", None),
+            ("dashboard", page + "word-choice", None),
+            ("organisation", page + "spelling", [2]),
+            ("cancelled", page + "spelling", [2]),
+        ]
+    finally:
+        client.close()
+
+
 def test_check_exits_1_on_violations_and_0_on_the_corpus_itself(
         precedent_bin, default_model, demo_index, tmp_path):
     """`precedent check` for CI: the editor's hints as file:line:col lines, exit codes as vale's."""
@@ -376,14 +405,20 @@ def test_check_exits_1_on_violations_and_0_on_the_corpus_itself(
     assert len(lines) == len(HOUSE_STYLE_FIXES), lines
     assert lines[1].startswith(f"{document}:5:92: log \u2192 sign [word-choice] "), lines
 
+    # The team's page on each kind of hint, from the precedent.toml of the current directory.
+    (tmp_path / "precedent.toml").write_text(
+        '[hints]\ndocs_url = "https://wiki.example.com/style#{kind}"\n')
     run = subprocess.run([precedent_bin, "--model", default_model, "check", "--index", demo_index,
-                          "--format", "json", document], capture_output=True, text=True, timeout=300)
+                          "--format", "json", document], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path)
     assert run.returncode == 1
     report = json.loads(run.stdout)
     assert [(h["written"], h["preferred"]) for h in report] == [
         ("click", "select"), ("log", "sign"), ("dashboard", "workspace"),
         ("organisation", "organization"), ("cancelled", "canceled")]
     assert all(h["evidence"] for h in report)
+    assert [h["docs_url"] for h in report] == [
+        f"https://wiki.example.com/style#{h['kind']}" for h in report]
 
     run = subprocess.run([precedent_bin, "--model", default_model, "check", "--index", demo_index,
                           FIXTURES], capture_output=True, text=True, timeout=300)

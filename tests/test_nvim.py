@@ -34,6 +34,7 @@ To rename a report, click the report in the sidebar, and then select Rename.
 """
 HINT_LINE = 2
 HINT_WORD, PREFERRED = "click", "select"
+DOCS_URL = "https://wiki.example.com/style#{kind}"
 IGNORE_LINE, IGNORE_WORD = 6, "click"  # the same hint in another sentence, ignored "here"
 HOVER_LINE, HOVER_WORD = 4, "select"
 # Typed into a new paragraph (the server reads a paragraph as the context of its words):
@@ -79,7 +80,8 @@ def session(nvim, precedent_bin, tiny_model, house_style_index, tmp_path_factory
 
     ws = tmp / "ws"
     (ws / "docs").mkdir(parents=True)
-    (ws / "precedent.toml").write_text("# the workspace root for the test (no team settings)\n", encoding="utf-8")
+    # The workspace root for the test; its one team setting links each hint to a page.
+    (ws / "precedent.toml").write_text(f'[hints]\ndocs_url = "{DOCS_URL}"\n', encoding="utf-8")
     doc = ws / "docs" / "trash.md"
     doc.write_text(DOC, encoding="utf-8")
     text_doc = ws / "docs" / "notes.txt"
@@ -167,6 +169,9 @@ def test_word_choice_hint_and_its_quick_fix(session):
     assert hint["code"] == "word-choice"
     assert hint["severity"] == 4
     assert (hint["data"]["word"], hint["data"]["preferred"]) == (HINT_WORD, PREFERRED)
+    # From precedent.toml's docs_url; no Deprecated tag: the corpus writes "click" (once).
+    assert hint["codeDescription"] == {"href": DOCS_URL.replace("{kind}", "word-choice")}
+    assert "tags" not in hint
 
     actions = o["code_actions"]["result"]
     # Titles as in PROTOCOL.md ("Replace with 'X'"), with straight or typographic quotes.

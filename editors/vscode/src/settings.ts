@@ -25,6 +25,7 @@ export const SERVER_SETTING_KEYS = [
   'hints.minRatio',
   'hints.maxFluencyLoss',
   'hints.maxPerDocument',
+  'hints.docsUrl',
 ] as const;
 
 /** Settings only the extension uses (how to start the server); never sent to it. */

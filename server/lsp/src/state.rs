@@ -303,6 +303,19 @@ impl State {
             .unwrap_or(false)
     }
 
+    /// The diagnostic tags the client shows (`publishDiagnostics.tagSupport.valueSet`).
+    pub fn diagnostic_tags(&self) -> Vec<DiagnosticTag> {
+        self.capabilities
+            .read()
+            .unwrap()
+            .text_document
+            .as_ref()
+            .and_then(|t| t.publish_diagnostics.as_ref())
+            .and_then(|p| p.tag_support.as_ref())
+            .map(|tags| tags.value_set.clone())
+            .unwrap_or_default()
+    }
+
     pub fn supports_configuration_request(&self) -> bool {
         self.capabilities
             .read()

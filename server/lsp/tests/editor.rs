@@ -176,6 +176,52 @@ async fn ignoring_a_hint_here_keeps_it_in_other_sentences() {
     client.shut_down().await;
 }
 
+/// The team's page on the hint's kind (`hints.docsUrl`, only when set and valid) and the
+/// Deprecated tag for a word the corpus never writes (only for a client that shows it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hint_links_the_team_page_on_its_kind_and_strikes_out_a_word_the_corpus_never_writes() {
+    let root = workspace("rich-diagnostics");
+    let style_page = "https://wiki.example.com/style#{kind}";
+    let tags = |value_set: Value| json!({"textDocument": {"publishDiagnostics": {"tagSupport": {"valueSet": value_set}}}});
+    // (hints.docsUrl, client capabilities, codeDescription, tags)
+    let cases = [
+        (
+            json!(style_page),
+            tags(json!([1, 2])),
+            json!({"href": "https://wiki.example.com/style#word-choice"}),
+            json!([2]),
+        ),
+        (Value::Null, json!({}), Value::Null, Value::Null),
+        // Eglot 1.9 shows both tags; a client that shows only Unnecessary gets none.
+        (json!(""), tags(json!([1])), Value::Null, Value::Null),
+        // Refused (the log names hints.docsUrl): no link rather than a broken one.
+        (
+            json!("wiki/style#{kind}"),
+            tags(json!([2])),
+            Value::Null,
+            json!([2]),
+        ),
+    ];
+    let text =
+        "# Notes\n\nEvery Thursday. The zebra council approves purple coats every Thursday.\n";
+    for (docs_url, capabilities, code_description, tags) in cases {
+        let mut settings = settings();
+        settings["hints"]["docsUrl"] = docs_url.clone();
+        let mut client = TestClient::start_with(&root, settings, capabilities.clone()).await;
+        let uri = client.open(&root.join("notes.md"), text).await;
+        let hints = client.diagnostics(&uri, 1).await;
+        let case = format!("docsUrl {docs_url}, capabilities {capabilities}");
+        let coats = hints
+            .iter()
+            .find(|d| d["data"]["word"] == "coats")
+            .unwrap_or_else(|| panic!("{case}: no hint on coats in {hints:?}"));
+        assert_eq!(coats["code"], "word-choice", "{case}");
+        assert_eq!(coats["codeDescription"], code_description, "{case}");
+        assert_eq!(coats["tags"], tags, "{case}");
+        client.shut_down().await;
+    }
+}
+
 /// Eglot gives its settings as initializationOptions, then announces a configuration change
 /// with null settings, and answers the server's workspace/configuration request with null.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

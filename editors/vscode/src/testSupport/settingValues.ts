@@ -76,6 +76,7 @@ export function nonDefaultValues(places: Places): Record<string, unknown> {
     'precedent.hints.minRatio': 12.5,
     'precedent.hints.maxFluencyLoss': 40.5,
     'precedent.hints.maxPerDocument': 5,
+    'precedent.hints.docsUrl': 'https://wiki.example.com/style#{kind}',
   };
 }
 
@@ -134,6 +135,7 @@ const KIND_TYPES: Record<string, string[]> = {
   Ratio: ['number'],
   Severity: ['string'],
   OptionalPath: ['string'],
+  DocsUrl: ['string'],
   // "A string or a list of them".
   Strings: ['array', 'string'],
   Paths: ['array', 'string'],

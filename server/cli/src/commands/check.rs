@@ -24,7 +24,9 @@ use crate::options::GlobalOptions;
 /// the house word far more often).
 ///
 /// The index paths and hint thresholds come from the options, else from `precedent.toml`
-/// in the current directory (`index_paths`, `[hints]`), as the editor reads them.
+/// in the current directory (`index_paths`, `[hints]`), as the editor reads them. With
+/// `--format json`, each hint's `docs_url` is the team's page on its kind (`[hints]
+/// docs_url`), or null.
 ///
 /// Exit code: 0 when no file has a hint, 1 when any has, 2 on an error.
 #[derive(clap::Args)]
@@ -133,6 +135,8 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
         for placed in hints {
             let hint = &placed.hint;
             let path = path.display();
+            let docs_url = settings.hints.docs_url.as_ref();
+            let docs_url = docs_url.and_then(|docs| docs.href(hint.kind));
             match args.format {
                 OutputFormat::Text => bar.suspend(|| {
                     println!(
@@ -155,6 +159,7 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
                     "message": editing::hint_message(hint),
                     "written_count": hint.written_count,
                     "preferred_count": hint.preferred_count,
+                    "docs_url": docs_url.map(|href| href.as_str()),
                     "evidence": hint.support.iter().map(|s| json!({
                         "path": s.path,
                         "line": s.line,

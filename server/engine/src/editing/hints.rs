@@ -95,6 +95,13 @@ pub enum HintKind {
 }
 
 impl HintKind {
+    /// Every kind, in the order the documentation lists them.
+    pub const ALL: [HintKind; 3] = [
+        HintKind::Spelling,
+        HintKind::Capitalisation,
+        HintKind::WordChoice,
+    ];
+
     pub const fn name(self) -> &'static str {
         match self {
             HintKind::Spelling => "spelling",
@@ -134,6 +141,15 @@ impl Hint {
     pub fn confidence(&self) -> f32 {
         let counts = ((self.preferred_count as f32 + 1.0) / (self.written_count as f32 + 1.0)).ln();
         counts + self.log_ratio.max(0.0)
+    }
+
+    /// The corpus never writes the written word, in any form, and writes the house word
+    /// instead: a term the house style rejects ("utilize" where the corpus writes "use",
+    /// "organisation" where it writes "organization"). A capitalisation is none: the word
+    /// is the house's own, only its case differs ("Github"), and its count is of that one
+    /// form.
+    pub fn is_rejected_term(&self) -> bool {
+        self.kind != HintKind::Capitalisation && self.written_count == 0
     }
 }
 
@@ -1239,6 +1255,39 @@ mod tests {
                 expected,
                 "{word} in {text:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_rejected_term_is_a_word_the_corpus_never_writes_in_any_case() {
+        let candidate = Candidate {
+            token: 0,
+            probability: 0.0,
+            lm_probability: 0.0,
+            knn_probability: 0.0,
+        };
+        // (kind, written, how often the corpus writes it, house word, rejected)
+        let cases = [
+            (HintKind::WordChoice, "utilize", 0, "use", true),
+            (HintKind::WordChoice, "log", 2, "sign", false),
+            (HintKind::Spelling, "organisation", 0, "organization", true),
+            (HintKind::Capitalisation, "Github", 0, "GitHub", false),
+        ];
+        for (kind, written, written_count, preferred, rejected) in cases {
+            let hint = Hint {
+                bytes: 0..written.len(),
+                kind,
+                written: written.to_string(),
+                preferred: preferred.to_string(),
+                written_count,
+                preferred_count: 40,
+                written_candidate: candidate,
+                preferred_candidate: None,
+                log_ratio: 0.0,
+                lm_log_ratio: 0.0,
+                support: Vec::new(),
+            };
+            assert_eq!(hint.is_rejected_term(), rejected, "{written} → {preferred}");
         }
     }
 

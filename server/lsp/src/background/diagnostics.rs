@@ -38,8 +38,9 @@ pub async fn diagnostics_loop(state: Arc<State>, mut inbox: mpsc::UnboundedRecei
                 let path = run.path();
                 let cancelled = || !worker.is_current(&run.uri, run.version());
                 let ignores = worker.with_ignores(path.as_deref(), |ignores| ignores.clone());
+                let tags = worker.diagnostic_tags();
                 diagnostics::diagnostics(
-                    &assistant, &run, &settings, &corpora, &ignores, &cancelled,
+                    &assistant, &run, &settings, &corpora, &ignores, &tags, &cancelled,
                 )
             })
             .await;

@@ -32,7 +32,9 @@ mod values;
 
 use std::path::{Path, PathBuf};
 
+use precedent_engine::editing::HintKind;
 use serde_json::{Map, Value};
+use tower_lsp_server::ls_types::Uri;
 
 pub use layers::{client_section, read_workspace_file, WORKSPACE_FILE};
 pub use patterns::FilePatterns;
@@ -73,7 +75,7 @@ pub struct HoverSettings {
     pub enabled: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct HintSettings {
     pub enabled: bool,
     pub severity: Severity,
@@ -81,6 +83,8 @@ pub struct HintSettings {
     pub min_ratio: f32,
     pub max_fluency_loss: f64,
     pub max_per_document: usize,
+    /// `None`: no link.
+    pub docs_url: Option<DocsUrl>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +121,47 @@ impl Severity {
     ];
 }
 
+/// A link to the team's page on each kind of hint (`hints.docsUrl`): a template in which
+/// [`DocsUrl::PLACEHOLDER`] stands for the kind, checked to give an absolute URI for every
+/// kind.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DocsUrl {
+    hrefs: Vec<(HintKind, Uri)>,
+}
+
+impl DocsUrl {
+    pub const PLACEHOLDER: &'static str = "{kind}";
+
+    /// `Err` says why the template gives no link, in one phrase.
+    pub fn new(template: &str) -> Result<DocsUrl, String> {
+        let hrefs = HintKind::ALL
+            .iter()
+            .map(|&kind| {
+                let url = template.replace(Self::PLACEHOLDER, kind.name());
+                if url.contains(['{', '}']) {
+                    return Err(format!(
+                        "the one placeholder is {} (the hint's kind)",
+                        Self::PLACEHOLDER
+                    ));
+                }
+                let href = url.parse::<Uri>().map_err(|e| {
+                    format!("{url:?} is not an absolute URI, like https://host/page ({e})")
+                })?;
+                Ok((kind, href))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(DocsUrl { hrefs })
+    }
+
+    /// The page on `kind`.
+    pub fn href(&self, kind: HintKind) -> Option<&Uri> {
+        self.hrefs
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, href)| href)
+    }
+}
+
 impl Default for Settings {
     /// The defaults declared in [`SETTINGS`].
     fn default() -> Self {
@@ -143,6 +188,7 @@ impl Default for Settings {
                 min_ratio: 0.0,
                 max_fluency_loss: 0.0,
                 max_per_document: 0,
+                docs_url: None,
             },
         };
         for setting in SETTINGS {

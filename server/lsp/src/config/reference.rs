@@ -20,6 +20,9 @@ fn package_json_path() -> PathBuf {
 /// Settings of the extension itself (how to start the server), never sent to the server.
 const EXTENSION_ONLY: &[&str] = &["serverPath", "serverArgs"];
 
+/// The Default of a `Kind::DocsUrl`.
+const NO_LINK: &str = "no link";
+
 const TABLE_HEADER: &str = "| Setting | Type | Default | Meaning |\n|---|---|---|---|\n";
 
 /// An f32 as JSON, with the decimals it was written with (0.15, not 0.15000000596).
@@ -93,6 +96,7 @@ fn type_and_default(kind: &Kind) -> (String, String) {
         Kind::IndexBool { engine_default, .. } => {
             ("boolean".into(), from_index(engine_default().to_string()))
         }
+        Kind::DocsUrl { .. } => ("string".into(), NO_LINK.into()),
     }
 }
 
@@ -122,10 +126,12 @@ fn vscode_doc(setting: &Setting) -> String {
         Kind::IndexInteger { engine_default, .. } => Some(engine_default().to_string()),
         Kind::IndexNumber { engine_default, .. } => Some(number(engine_default()).to_string()),
         Kind::IndexBool { engine_default, .. } => Some(format!("`{}`", engine_default())),
+        Kind::DocsUrl { .. } => Some(NO_LINK.to_owned()),
         _ => None,
     };
     match (&setting.kind, unset) {
         (Kind::OptionalPath { .. }, Some(unset)) => format!("{doc} `null`: {unset}."),
+        (Kind::DocsUrl { .. }, Some(unset)) => format!("{doc} `null` or empty: {unset}."),
         (_, Some(fallback)) => {
             format!("{doc} `null`: the value saved in the index, else {fallback}.")
         }
@@ -211,6 +217,7 @@ fn vscode_property(setting: &Setting) -> Vec<(&'static str, Value)> {
             fields
         }
         Kind::IndexBool { .. } => vec![("type", nullable("boolean")), ("default", Value::Null)],
+        Kind::DocsUrl { .. } => vec![("type", nullable("string")), ("default", Value::Null)],
     };
     fields.push(("markdownDescription", json!(vscode_doc(setting))));
     fields

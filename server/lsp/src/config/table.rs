@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use precedent_engine::editing::{CompletionOptions, DEFAULT_HINT_THRESHOLDS};
 use precedent_engine::knnlm::KnnParams;
 
-use super::{FilePatterns, Settings, Severity};
+use super::{DocsUrl, FilePatterns, Settings, Severity};
 
 /// One setting.
 pub struct Setting {
@@ -90,6 +90,10 @@ pub enum Kind {
     IndexBool {
         engine_default: fn() -> bool,
         field: Field<Option<bool>>,
+    },
+    /// A URL template ([`DocsUrl`]); `null` or `""` (or unset): no link.
+    DocsUrl {
+        field: Field<Option<DocsUrl>>,
     },
 }
 
@@ -340,6 +344,16 @@ pub const SETTINGS: &[Setting] = &[
         },
         doc: "Most hints shown in one document, the most confident first (0 = none).",
     },
+    Setting {
+        key: "hints.docsUrl",
+        kind: Kind::DocsUrl {
+            field: |s| &mut s.hints.docs_url,
+        },
+        doc: "Your team's page on each kind of hint, linked from the hint (LSP \
+              `codeDescription`; VS Code links the hint's code): `{kind}` becomes `spelling`, \
+              `capitalisation` or `word-choice`, e.g. `https://wiki.example.com/style#{kind}`. \
+              Set it in `precedent.toml` for the whole team.",
+    },
 ];
 
 /// The setting with this canonical key.
@@ -372,6 +386,7 @@ impl Kind {
             Kind::IndexInteger { field, .. } => *field(settings) = None,
             Kind::IndexNumber { field, .. } => *field(settings) = None,
             Kind::IndexBool { field, .. } => *field(settings) = None,
+            Kind::DocsUrl { field } => *field(settings) = None,
         }
     }
 }

@@ -90,7 +90,8 @@ fn defaults_are_those_of_the_protocol() {
             min_preferred_probability: DEFAULT_HINT_THRESHOLDS.min_preferred_probability,
             min_ratio: DEFAULT_HINT_THRESHOLDS.min_ratio,
             max_fluency_loss: DEFAULT_HINT_THRESHOLDS.max_fluency_loss,
-            max_per_document: 20
+            max_per_document: 20,
+            docs_url: None
         }
     );
     assert_eq!(resolve(&[]), (Settings::default(), vec![]));
@@ -210,6 +211,12 @@ const EFFECTS: &[Effect] = &[
             s.hints.max_per_document = 0;
         },
     ),
+    (
+        r#"{"hints": {"docsUrl": "https://wiki.example.com/style#{kind}"}}"#,
+        |s| s.hints.docs_url = Some(docs_url(STYLE_PAGE)),
+    ),
+    (r#"{"hints": {"docsUrl": ""}}"#, |_| {}),
+    (r#"{"hints": {"docsUrl": null}}"#, |_| {}),
     // Other spellings of the same settings.
     (r#"{"hints.severity": "error"}"#, |s| {
         s.hints.severity = Severity::Error
@@ -267,6 +274,18 @@ const INVALID: &[(&str, &str)] = &[
         "hints.minRatio = null ignored: expected a number, got null",
     ),
     (r#"{"k": 0}"#, "k = 0 ignored: must be at least 1"),
+    (
+        r#"{"hints": {"docsUrl": "wiki/style#{kind}"}}"#,
+        r#"hints.docsUrl = "wiki/style#{kind}" ignored: "wiki/style#spelling" is not an absolute URI, like https://host/page (unexpected character at index 4)"#,
+    ),
+    (
+        r#"{"hints": {"docsUrl": "https://wiki.example.com/{rule}"}}"#,
+        r#"hints.docsUrl = "https://wiki.example.com/{rule}" ignored: the one placeholder is {kind} (the hint's kind)"#,
+    ),
+    (
+        r#"{"hints": {"docsUrl": ["https://wiki.example.com"]}}"#,
+        r#"hints.docsUrl = ["https://wiki.example.com"] ignored: expected a URL (string) or null, got an array"#,
+    ),
     (r#"{"k": -1}"#, "k = -1 ignored: must be at least 1"),
     (r#"{"k": 4097}"#, "k = 4097 ignored: must be at most 4096"),
     (
@@ -450,7 +469,14 @@ const TEAM_TOML: &str = r#"
     min_preferred_probability = 0.8
     min_ratio = 10
     max_per_document = 50
+    docs_url = "https://wiki.example.com/style#{kind}"
 "#;
+
+const STYLE_PAGE: &str = "https://wiki.example.com/style#{kind}";
+
+fn docs_url(template: &str) -> DocsUrl {
+    DocsUrl::new(template).unwrap_or_else(|e| panic!("{template}: {e}"))
+}
 
 #[test]
 fn invalid_values_are_ignored_with_a_warning() {
@@ -466,6 +492,36 @@ fn invalid_values_are_ignored_with_a_warning() {
         let (settings, warnings) = resolve(&[(TOML_ORIGIN, &team), (CLIENT, &json(input))]);
         assert_eq!(warnings, expected, "{input}");
         assert_eq!(settings, team_settings, "{input} over the team file");
+    }
+}
+
+#[test]
+fn the_docs_url_names_each_kind_of_hint() {
+    use precedent_engine::editing::HintKind;
+    // (template, kind, link)
+    let cases = [
+        (
+            STYLE_PAGE,
+            HintKind::WordChoice,
+            "https://wiki.example.com/style#word-choice",
+        ),
+        (
+            "https://wiki.example.com/{kind}/",
+            HintKind::Spelling,
+            "https://wiki.example.com/spelling/",
+        ),
+        // One page for every kind.
+        (
+            "file:///srv/docs/style.html",
+            HintKind::Capitalisation,
+            "file:///srv/docs/style.html",
+        ),
+    ];
+    for (template, kind, link) in cases {
+        let href = docs_url(template)
+            .href(kind)
+            .map(|uri| uri.as_str().to_owned());
+        assert_eq!(href.as_deref(), Some(link), "{template}");
     }
 }
 
@@ -541,7 +597,8 @@ fn a_team_file_resolves_against_its_root() {
                 min_preferred_probability: 0.8,
                 min_ratio: 10.0,
                 max_fluency_loss: DEFAULT_HINT_THRESHOLDS.max_fluency_loss,
-                max_per_document: 50
+                max_per_document: 50,
+                docs_url: Some(docs_url(STYLE_PAGE))
             },
         }
     );

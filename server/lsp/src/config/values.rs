@@ -8,7 +8,7 @@ use precedent_engine::milvus::MilvusLocation;
 use serde_json::Value;
 
 use super::table::Kind;
-use super::{FilePatterns, Settings, Severity};
+use super::{DocsUrl, FilePatterns, Settings, Severity};
 
 impl Kind {
     /// Parses `value` and stores it in its field; `Err` says why the value is ignored.
@@ -39,6 +39,7 @@ impl Kind {
                 *field(settings) = nullable(value, |v| range.check(float(v)?))?
             }
             Kind::IndexBool { field, .. } => *field(settings) = nullable(value, boolean)?,
+            Kind::DocsUrl { field } => *field(settings) = docs_url(value)?,
         }
         Ok(())
     }
@@ -225,6 +226,19 @@ pub fn float(value: &Value) -> Result<f32, String> {
         Ok(f)
     } else {
         Err("must be a finite number".into())
+    }
+}
+
+/// `null` and `""` (VS Code's cleared text setting) are no link.
+pub fn docs_url(value: &Value) -> Result<Option<DocsUrl>, String> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) if s.is_empty() => Ok(None),
+        Value::String(s) => DocsUrl::new(s).map(Some),
+        other => Err(format!(
+            "expected a URL (string) or null, got {}",
+            kind(other)
+        )),
     }
 }
 

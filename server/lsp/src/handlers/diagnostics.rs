@@ -1,12 +1,14 @@
 //! Hints as diagnostics: the assistant's hints of a document, less what the writer ignored,
-//! with the house word and the sentence's fingerprint as data for the quick fixes.
+//! with the house word and the sentence's fingerprint as data for the quick fixes, the
+//! corpus sentences as related information, the team's page on the kind (`hints.docsUrl`)
+//! as code description, and a rejected term tagged Deprecated.
 
 use precedent_engine::assist::{Assistant, Corpora, HintOptions};
 use precedent_engine::editing::{self, HintKind};
 use precedent_engine::evidence::SupportingSentence;
 use tower_lsp_server::ls_types::{
-    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString,
-    Position, Range, Uri,
+    CodeDescription, Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, DiagnosticTag,
+    Location, NumberOrString, Position, Range, Uri,
 };
 
 use super::hint_thresholds;
@@ -23,13 +25,16 @@ pub const CODES: [&str; 3] = [
     HintKind::WordChoice.name(),
 ];
 
-/// The hints of `snapshot`, or `None` if `cancelled` turned true on the way.
+/// The hints of `snapshot`, or `None` if `cancelled` turned true on the way. `client_tags`:
+/// the diagnostic tags the client declares it supports (`tagSupport.valueSet`); no other is
+/// sent.
 pub fn diagnostics(
     assistant: &Assistant,
     snapshot: &Snapshot,
     settings: &Settings,
     corpora: &Corpora,
     ignores: &Ignores,
+    client_tags: &[DiagnosticTag],
     cancelled: &dyn Fn() -> bool,
 ) -> Option<Vec<Diagnostic>> {
     if !settings.hints.enabled {
@@ -53,14 +58,25 @@ pub fn diagnostics(
         .into_iter()
         .map(|placed| {
             let hint = &placed.hint;
+            // A word the corpus never writes, where it writes the house word: editors strike
+            // it through.
+            let tags = Some(vec![DiagnosticTag::DEPRECATED])
+                .filter(|_| hint.is_rejected_term())
+                .filter(|_| client_tags.contains(&DiagnosticTag::DEPRECATED));
             Diagnostic {
                 range: snapshot.range(placed.source),
                 severity: Some(severity),
                 code: Some(NumberOrString::String(hint.kind.name().to_string())),
+                code_description: settings.hints.docs_url.as_ref().and_then(|docs| {
+                    Some(CodeDescription {
+                        href: docs.href(hint.kind)?.clone(),
+                    })
+                }),
                 source: Some(SOURCE.to_string()),
                 message: editing::hint_message(hint),
                 related_information: Some(hint.support.iter().filter_map(evidence).collect())
                     .filter(|related: &Vec<_>| !related.is_empty()),
+                tags,
                 data: serde_json::to_value(HintData {
                     word: hint.written.clone(),
                     preferred: hint.preferred.clone(),
@@ -68,7 +84,6 @@ pub fn diagnostics(
                     sentence_fingerprint: sentence_fingerprint(&placed.sentence),
                 })
                 .ok(),
-                ..Diagnostic::default()
             }
         })
         .collect();
