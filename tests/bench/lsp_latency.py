@@ -65,7 +65,8 @@ def peak_memory_mb(pid: int) -> float:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("held_out", nargs="+", type=Path)
-    parser.add_argument("--index", required=True, type=Path)
+    parser.add_argument("--index", required=True,
+                        help="index file, or a Milvus location milvus://HOST:PORT/COLLECTION")
     parser.add_argument("--bin", type=Path, default=Path(__file__).resolve().parents[2] / "target/release/precedent")
     parser.add_argument("--model", type=Path)
     parser.add_argument("--words", type=int, default=1000)
@@ -91,7 +92,8 @@ def main():
     workspace = Path(tempfile.mkdtemp(prefix="precedent-bench-"))
     command = [args.bin] + (["--model", args.model] if args.model else []) + ["serve"]
     client = LspClient(command, env=dict(os.environ))
-    client.initialize(workspace, {"indexPaths": [str(args.index.resolve())]})
+    index = args.index if args.index.startswith(("milvus://", "milvuss://")) else str(Path(args.index).resolve())
+    client.initialize(workspace, {"indexPaths": [index]})
     client.wait_for(lambda m: m["method"] == "precedent/statusChanged" and m["params"]["model"],
                     timeout=120, what="model loaded")
     print(f"server: {args.bin}; index {args.index}; document {words} words in {len(document)} paragraphs")
