@@ -364,6 +364,26 @@ def test_completion_lists_the_house_word_first_where_the_corpus_agrees(
         client.close()
 
 
+def test_hover_on_the_house_word_names_no_other_word_the_corpus_would_prefer(
+        precedent_bin, default_model, demo_index, workspace, tmp_path):
+    """Hover on "sign" where the corpus writes "sign" (corpus 0.98): the model alone favours
+    "find" there (p 0.33 with λ 0.15, corpus 0.00), which is no preference of the corpus."""
+    env = dict(os.environ, PRECEDENT_HOME=str(tmp_path / "home"))
+    client = LspClient([precedent_bin, "--model", default_model, "serve"], env=env)
+    try:
+        client.initialize(workspace, {"indexPaths": [str(demo_index)]})
+        ready(client)
+        paragraph = "To share a report, select the report in the sidebar. If you can't sign in, ask your team."
+        uri = client.open(workspace / "hover.md", "# Sharing reports\n\n" + paragraph + "\n")
+        value = client.request("textDocument/hover", {
+            "textDocument": {"uri": uri},
+            "position": {"line": 2, "character": paragraph.index("sign in") + 1}})["contents"]["value"]
+        assert "*sign* here" in value and "If you can't **sign** in" in value, value
+        assert "The corpus prefers" not in value, value
+    finally:
+        client.close()
+
+
 def test_a_team_file_links_each_hint_to_its_page_and_strikes_out_words_the_corpus_never_writes(
         precedent_bin, default_model, demo_index, workspace, tmp_path):
     """The default model and the demo corpus, with the team's precedent.toml setting

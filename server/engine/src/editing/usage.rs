@@ -14,7 +14,9 @@ pub struct Usage {
     pub written: Candidate,
     /// Corpus sentences whose neighbour carried the written word, heaviest first.
     pub support: Vec<SupportingSentence>,
-    /// The most probable word under kNN-LM when it is another word that the corpus supports.
+    /// The most probable word under kNN-LM when it is another word that the corpus
+    /// supports more than the written one (a word the model favours over a written word
+    /// the corpus supports is no preference of the corpus).
     pub preferred: Option<Preferred>,
 }
 
@@ -44,7 +46,7 @@ pub fn similar_usage(
         .ranked(params)
         .into_iter()
         .next()
-        .filter(|best| best.token != word.written && best.knn_probability > 0.0)
+        .filter(|best| best.token != word.written && best.knn_probability > written.knn_probability)
         .and_then(|best| {
             let all = supporting_sentences(corpora, &evidence, best.token, usize::MAX);
             let spelled = majority_word(&all)?;
