@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use dashmap::DashMap;
 use precedent_engine::assist::{Assistant, Corpora, IndexNews};
+use precedent_engine::milvus::MilvusLocation;
 use precedent_engine::paths::DataDir;
 use tokio::sync::{mpsc, watch};
 use tower_lsp_server::ls_types::*;
@@ -399,8 +400,13 @@ impl State {
                 });
             }
         }
-        // A shared index rebuilt by `precedent index` is swapped in when it changes.
-        for path in self.named_index_paths() {
+        // A shared index rebuilt by `precedent index` is swapped in when it changes. A Milvus
+        // location is no file to watch.
+        let files = self
+            .named_index_paths()
+            .into_iter()
+            .filter(|path| MilvusLocation::from_path(path).is_none());
+        for path in files {
             watchers.push(FileSystemWatcher {
                 glob_pattern: GlobPattern::String(path.display().to_string()),
                 kind: None,
