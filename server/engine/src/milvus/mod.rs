@@ -44,9 +44,10 @@ const SEARCH_TIMEOUT: Duration = Duration::from_secs(3);
 /// After a failed search, searches are skipped this long before the engine is tried again,
 /// so that typing never waits on an engine that is down.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
-/// Searches kept for reuse; past it the memory starts over (a block's questions come
-/// together, so a plain reset loses little).
-const REMEMBERED_SEARCHES: usize = 50_000;
+/// Searches kept for reuse (each about 2.6 KB at k 64, so about 13 MB); past it the memory
+/// starts over, provenance included (a block's questions come together, so a plain reset
+/// loses little).
+const REMEMBERED_SEARCHES: usize = 5_000;
 
 /// Why a Milvus index cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -310,6 +311,12 @@ impl MilvusIndex {
                     let mut searches = self.searches.lock().expect("searches");
                     if searches.len() + found.len() > REMEMBERED_SEARCHES {
                         searches.clear();
+                        self.provenance.clear();
+                        for hits in &found {
+                            for hit in hits {
+                                self.provenance.insert(hit.entry, hit.provenance);
+                            }
+                        }
                     }
                     for (query, hits) in batch.iter().zip(found) {
                         searches.insert((query_fingerprint(query), k), hits.into());
