@@ -215,6 +215,9 @@ def test_the_server_serves_from_milvus_and_goes_on_while_the_engine_is_stopped(
         first = completion(client, uri, 2, end)["items"][0]
         assert first["label"] == "umbrellas"
         assert "zebra.md:3" in first["documentation"]["value"]
+        hover = client.request("textDocument/hover", {
+            "textDocument": {"uri": uri}, "position": {"line": 2, "character": end - 9}})
+        assert "zebra.md:3" in hover["contents"]["value"], hover  # "purple": its corpus sentence
         status = client.request("precedent/status", None)
         assert [(i["path"], i["documents"], i["searchError"]) for i in status["indexes"]] == [
             (location, 3, None)]
