@@ -128,6 +128,9 @@ def test_a_milvus_index_suggests_and_evaluates_as_the_file_index_does(
         if expected_first:
             assert from_file["suggestions"][0]["text"].strip().startswith(expected_first), from_file
 
+    doctor = run(precedent_bin, tiny_model, home, "doctor", "--index", location).stdout
+    assert "opens          ok: " in doctor and "3 documents" in doctor and "searches       ok: 8 neighbours" in doctor, doctor
+
     held_out = tmp_path / "held-out"
     held_out.mkdir()
     (held_out / "new.md").write_text(HELD_OUT)

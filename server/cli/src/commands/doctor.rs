@@ -8,6 +8,7 @@ use std::time::Instant;
 use precedent_engine::datastore::Datastore;
 use precedent_engine::indexer::{self, Encoding};
 use precedent_engine::lm::{LanguageModel, Manifest, ScoreOptions, TextTokenizer};
+use precedent_engine::milvus::{MilvusIndex, MilvusLocation};
 use precedent_engine::paths::DataDir;
 use precedent_engine::runtime::{self, LibraryLocation, Runtime};
 
@@ -26,8 +27,9 @@ use crate::options::GlobalOptions;
     after_help = "Example: precedent doctor --index team.index"
 )]
 pub struct Args {
-    /// An index file to verify (repeatable)
-    #[arg(long = "index", value_name = "FILE")]
+    /// An index file to verify, or a Milvus index (milvus://HOST:PORT/COLLECTION) to open and
+    /// search once (repeatable)
+    #[arg(long = "index", value_name = "FILE|URL")]
     indexes: Vec<PathBuf>,
 }
 
@@ -201,25 +203,18 @@ fn check_index(
     fingerprint: Option<&str>,
 ) -> anyhow::Result<()> {
     report.line("index", path.display())?;
-    let Some(store) =
-        report.check("  opens", Datastore::open(path, fingerprint), |store| {
-            let encoding = Encoding::from_metadata(store.metadata());
-            let metadata = store.metadata();
-            let tuned = match (metadata.get("knn"), metadata.get(indexer::TUNED_ON_OLDER_CORPUS)) {
-            (None, _) => "default parameters",
-            (Some(_), Some(serde_json::Value::Bool(true))) => {
-                "parameters tuned on an older corpus (`precedent eval --tune --save` refits them)"
-            }
-            (Some(_), _) => "tuned parameters",
-        };
-            format!(
-                "{} entries, {} documents, keys by {}, {tuned}, {}",
-                store.len(),
-                store.document_count(),
-                encoding.keys.name(),
-                file_size(path)
-            )
-        })?
+    if let Some(location) = MilvusLocation::from_path(path) {
+        return check_milvus_index(report, location, fingerprint);
+    }
+    let Some(store) = report.check("  opens", Datastore::open(path, fingerprint), |store| {
+        format!(
+            "{} entries, {} documents, {}, {}",
+            store.len(),
+            store.document_count(),
+            describe_metadata(store.metadata()),
+            file_size(path)
+        )
+    })?
     else {
         return Ok(());
     };
@@ -231,6 +226,55 @@ fn check_index(
         )
     })?;
     Ok(())
+}
+
+/// Connects to a Milvus index, reads its catalog, and runs one search.
+fn check_milvus_index(
+    report: &mut Report<impl Write>,
+    location: Result<MilvusLocation, String>,
+    fingerprint: Option<&str>,
+) -> anyhow::Result<()> {
+    let opened = location
+        .map_err(anyhow::Error::msg)
+        .and_then(|location| Ok(MilvusIndex::open(&location, fingerprint)?));
+    let Some(index) = report.check("  opens", opened, |index| {
+        format!(
+            "{} entries, {} documents, {}",
+            index.len(),
+            index.document_count(),
+            describe_metadata(index.metadata())
+        )
+    })?
+    else {
+        return Ok(());
+    };
+    let query = vec![0.0f32; index.key_dim()];
+    let started = Instant::now();
+    let searched = index.search_batch(&[&query], 8);
+    report.check("  searches", searched, |found| {
+        format!(
+            "{} neighbours in {:.0} ms",
+            found.first().map_or(0, Vec::len),
+            started.elapsed().as_secs_f64() * 1e3
+        )
+    })?;
+    Ok(())
+}
+
+/// How an index's keys were made and whether its parameters were tuned.
+fn describe_metadata(metadata: &serde_json::Value) -> String {
+    let encoding = Encoding::from_metadata(metadata);
+    let tuned = match (
+        metadata.get("knn"),
+        metadata.get(indexer::TUNED_ON_OLDER_CORPUS),
+    ) {
+        (None, _) => "default parameters",
+        (Some(_), Some(serde_json::Value::Bool(true))) => {
+            "parameters tuned on an older corpus (`precedent eval --tune --save` refits them)"
+        }
+        (Some(_), _) => "tuned parameters",
+    };
+    format!("keys by {}, {tuned}", encoding.keys.name())
 }
 
 fn summarise(manifest: &Manifest) -> String {
