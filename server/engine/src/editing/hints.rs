@@ -211,6 +211,14 @@ impl HintCandidate<'_> {
                 1.0
             }
             HintKind::WordChoice => thresholds.max_fluency_loss,
+            // One use is weak evidence that two near spellings are one word: they must also
+            // read alike.
+            HintKind::Spelling
+                if self.preferred_count < MIN_SPELLING_COUNT
+                    && comparison.state_similarity < MIN_STATE_SIMILARITY =>
+            {
+                return false;
+            }
             HintKind::Spelling | HintKind::Capitalisation => {
                 f64::from(thresholds.max_variant_fluency_loss)
             }
@@ -383,6 +391,13 @@ const WORD_CHOICE_CANDIDATES: usize = 3;
 /// A word written where like contexts end ([`words_in_like_contexts`]) must carry at least
 /// this share of the neighbours' weight.
 const MIN_LIKE_CONTEXT_WEIGHT: f32 = 0.05;
+
+/// A spelling variant the corpus writes fewer times than this must also read alike
+/// ([`MIN_STATE_SIMILARITY`]): from one use, a near spelling may be another word. On the
+/// Rust Book, "repost" → "report" and "media" → "median" (each house word written once)
+/// were false alarms; the demo's "cancelled" → "canceled" (written once in its style guide)
+/// reads alike.
+const MIN_SPELLING_COUNT: u32 = 2;
 
 /// The corpus writes a word of like contexts at least this often, in any case.
 const MIN_LIKE_CONTEXT_COUNT: u32 = 4;
@@ -1304,6 +1319,47 @@ mod tests {
             assert!(
                 (cosine_similarity(a, b) - expected).abs() < 1e-6,
                 "{a:?} {b:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_spelling_the_corpus_writes_once_must_read_alike() {
+        let word = WordAnalysis {
+            bytes: 0..4,
+            token_index: 5,
+            written: 1,
+            lm_log_probs: Vec::new(),
+            neighbours: Vec::new(),
+            sources: Vec::new(),
+        };
+        let thresholds = HintThresholds::default();
+        // (times the corpus writes the house spelling, state similarity, confirmed)
+        let cases = [
+            (1, 0.99, true),
+            (1, 0.90, false),
+            (MIN_SPELLING_COUNT, 0.90, true),
+        ];
+        for (preferred_count, state_similarity, confirmed) in cases {
+            let candidate = HintCandidate {
+                word: &word,
+                kind: HintKind::Spelling,
+                preferred: "report".to_string(),
+                written_count: 0,
+                preferred_count,
+                model_agrees: false,
+                support: Vec::new(),
+            };
+            let comparison = Comparison {
+                log_ratio: 0.0,
+                lm_log_ratio: 0.0,
+                preferred_first_token: None,
+                state_similarity,
+            };
+            assert_eq!(
+                candidate.confirmed_by(comparison, &thresholds),
+                confirmed,
+                "{preferred_count} {state_similarity}"
             );
         }
     }
