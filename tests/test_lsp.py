@@ -37,10 +37,22 @@ def workspace(tmp_path) -> Path:
     return root
 
 
-def start(precedent_bin, tiny_model, tmp_path, configuration=None) -> LspClient:
+def start(precedent_bin, model, tmp_path, configuration=None) -> LspClient:
     env = dict(os.environ, PRECEDENT_HOME=str(tmp_path / "home"))
-    return LspClient([precedent_bin, "--model", tiny_model, "serve"], env=env,
+    return LspClient([precedent_bin, "--model", model, "serve"], env=env,
                      configuration=configuration)
+
+
+def start_on_demo(precedent_bin, default_model, demo_index, workspace, tmp_path) -> LspClient:
+    """The default model serving the demo corpus's index, initialized and loaded."""
+    client = start(precedent_bin, default_model, tmp_path)
+    try:
+        client.initialize(workspace, {"indexPaths": [str(demo_index)]})
+        ready(client)
+    except BaseException:
+        client.close()
+        raise
+    return client
 
 
 def ready(client: LspClient):
@@ -281,11 +293,8 @@ def test_the_house_style_rules_of_the_demo_corpus_are_hinted_and_fixed(
         precedent_bin, default_model, demo_index, workspace, tmp_path):
     """The default model and the demo corpus: each written rule of its style guide is
     flagged with the house word as the quick fix, and the fixes give the house text."""
-    env = dict(os.environ, PRECEDENT_HOME=str(tmp_path / "home"))
-    client = LspClient([precedent_bin, "--model", default_model, "serve"], env=env)
+    client = start_on_demo(precedent_bin, default_model, demo_index, workspace, tmp_path)
     try:
-        client.initialize(workspace, {"indexPaths": [str(demo_index)]})
-        ready(client)
         uri = client.open(workspace / "sharing.md", HOUSE_STYLE_VIOLATIONS)
         diagnostics = client.diagnostics(uri, 1, timeout=120)
         found = [(d["data"]["word"], d["data"]["preferred"]) for d in diagnostics]
@@ -346,11 +355,8 @@ def test_completion_lists_the_house_word_first_where_the_corpus_agrees(
         precedent_bin, default_model, demo_index, workspace, tmp_path):
     """The default model and the demo corpus: where the corpus neighbours agree, the word the
     corpus writes comes before the words the model alone prefers ("find", "I")."""
-    env = dict(os.environ, PRECEDENT_HOME=str(tmp_path / "home"))
-    client = LspClient([precedent_bin, "--model", default_model, "serve"], env=env)
+    client = start_on_demo(precedent_bin, default_model, demo_index, workspace, tmp_path)
     try:
-        client.initialize(workspace, {"indexPaths": [str(demo_index)]})
-        ready(client)
         head = "# Sharing reports\n\nLumen makes it easy to share your work with your team.\n\n"
         for number, (paragraph, house_word) in enumerate(HOUSE_WORD_FIRST):
             uri = client.open(workspace / f"first{number}.md", head + paragraph)
@@ -368,11 +374,8 @@ def test_hover_on_the_house_word_names_no_other_word_the_corpus_would_prefer(
         precedent_bin, default_model, demo_index, workspace, tmp_path):
     """Hover on "sign" where the corpus writes "sign" (corpus 0.98): the model alone favours
     "find" there (p 0.33 with λ 0.15, corpus 0.00), which is no preference of the corpus."""
-    env = dict(os.environ, PRECEDENT_HOME=str(tmp_path / "home"))
-    client = LspClient([precedent_bin, "--model", default_model, "serve"], env=env)
+    client = start_on_demo(precedent_bin, default_model, demo_index, workspace, tmp_path)
     try:
-        client.initialize(workspace, {"indexPaths": [str(demo_index)]})
-        ready(client)
         paragraph = "To share a report, select the report in the sidebar. If you can't sign in, ask your team."
         uri = client.open(workspace / "hover.md", "# Sharing reports\n\n" + paragraph + "\n")
         value = client.request("textDocument/hover", {
@@ -393,8 +396,7 @@ def test_a_team_file_links_each_hint_to_its_page_and_strikes_out_words_the_corpu
     (workspace / "precedent.toml").write_text(
         f'index_paths = ["{demo_index}"]\n\n'
         '[hints]\ndocs_url = "https://wiki.example.com/style#{kind}"\n')
-    env = dict(os.environ, PRECEDENT_HOME=str(tmp_path / "home"))
-    client = LspClient([precedent_bin, "--model", default_model, "serve"], env=env)
+    client = start(precedent_bin, default_model, tmp_path)
     try:
         client.initialize(workspace, {}, text_document={
             "publishDiagnostics": {"tagSupport": {"valueSet": [1, 2]}}})

@@ -6,9 +6,8 @@ use anyhow::Context;
 use precedent_engine::evaluate::{self, EvalOptions};
 use precedent_engine::indexer::{Encoding, KeyContext};
 use precedent_engine::knnlm::KnnParams;
-use precedent_engine::milvus;
 
-use super::suggest::{open_index, KnnArgs};
+use super::suggest::{cannot_use, open_index, KnnArgs};
 use crate::options::GlobalOptions;
 
 /// Measure how much the index improves the model on held-out documents
@@ -46,13 +45,8 @@ pub struct Args {
 
 pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
     let model = global.load_model()?;
-    let corpus = open_index(&model, &args.index, &args.knn).with_context(|| {
-        let index = args.index.display().to_string();
-        format!(
-            "cannot use the index {}",
-            milvus::redact_credentials(&index)
-        )
-    })?;
+    let corpus =
+        open_index(&model, &args.index, &args.knn).with_context(|| cannot_use(&args.index))?;
     // Held-out text is read and windowed as the index's documents were.
     let encoding = Encoding::from_metadata(corpus.metadata());
     let options = EvalOptions {

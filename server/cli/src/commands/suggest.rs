@@ -94,6 +94,15 @@ impl KnnArgs {
     }
 }
 
+/// "cannot use the index …", without a password written into a Milvus location.
+pub fn cannot_use(index: &Path) -> String {
+    let index = index.display().to_string();
+    format!(
+        "cannot use the index {}",
+        milvus::redact_credentials(&index)
+    )
+}
+
 /// Opens an index for `model`, refusing one built for another model.
 pub fn open_index(
     model: &LanguageModel,
@@ -164,13 +173,8 @@ pub fn open_corpora(assistant: &Assistant, path: &Path, knn: &KnnArgs) -> anyhow
 
 pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
     let assistant = Assistant::new(global.load_model()?);
-    let corpora = open_corpora(&assistant, &args.index, &args.knn).with_context(|| {
-        let index = args.index.display().to_string();
-        format!(
-            "cannot use the index {}",
-            milvus::redact_credentials(&index)
-        )
-    })?;
+    let corpora = open_corpora(&assistant, &args.index, &args.knn)
+        .with_context(|| cannot_use(&args.index))?;
     let suggestions = suggest_for_text(&assistant, &corpora, &args.text, args.count)?;
     if args.json {
         println!(

@@ -1323,16 +1323,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_spelling_the_corpus_writes_once_must_read_alike() {
-        let word = WordAnalysis {
+    /// A written word with nothing analysed about it (the checks below read only the
+    /// comparison and the candidate).
+    fn a_word() -> WordAnalysis {
+        WordAnalysis {
             bytes: 0..4,
             token_index: 5,
             written: 1,
             lm_log_probs: Vec::new(),
             neighbours: Vec::new(),
             sources: Vec::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn a_spelling_the_corpus_writes_once_must_read_alike() {
+        let word = a_word();
         let thresholds = HintThresholds::default();
         // (times the corpus writes the house spelling, state similarity, confirmed)
         let cases = [
@@ -1366,14 +1372,7 @@ mod tests {
 
     #[test]
     fn a_house_word_resting_on_the_model_must_read_alike_and_no_less_fluently() {
-        let word = WordAnalysis {
-            bytes: 0..4,
-            token_index: 5,
-            written: 1,
-            lm_log_probs: Vec::new(),
-            neighbours: Vec::new(),
-            sources: Vec::new(),
-        };
+        let word = a_word();
         let thresholds = HintThresholds::default();
         let loss_allowed = -(thresholds.max_fluency_loss.ln() as f32);
         let variant_loss_allowed = -thresholds.max_variant_fluency_loss.ln();
