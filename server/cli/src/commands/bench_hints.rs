@@ -464,17 +464,19 @@ fn fluent_unused_word(
 /// Fluent unused words tried per word, the likeliest first.
 const PLANT_TRIES: usize = 3;
 
-/// Other English spellings of a word (American ↔ British), by its ending.
+/// Other English spellings of a word (American ↔ British), by its ending. An ending that
+/// other words share is changed one way only: "-ize" → "-ise" ("organize" → "organise"),
+/// never back ("raise", "otherwise", "concise" have no "-ize" spelling); "-eled" → "-elled"
+/// ("canceled" → "cancelled"), never back ("spelled"). "-ence" / "-ense" and "-log" /
+/// "-logue" only in the words that have both ("licence", "defence"; "catalogue", "dialogue";
+/// not "reference", "backlog").
 fn other_spellings(word: &str) -> Vec<String> {
-    const ENDINGS: &[(&str, &str)] = &[
+    const BOTH_WAYS: &[(&str, &str)] = &[
         ("ization", "isation"),
         ("izations", "isations"),
-        ("ize", "ise"),
-        ("izes", "ises"),
-        ("ized", "ised"),
-        ("izing", "ising"),
         ("yze", "yse"),
         ("yzed", "ysed"),
+        ("yzing", "ysing"),
         ("avior", "aviour"),
         ("aviors", "aviours"),
         ("olor", "olour"),
@@ -484,32 +486,47 @@ fn other_spellings(word: &str) -> Vec<String> {
         ("onor", "onour"),
         ("abor", "abour"),
         ("ighbor", "ighbour"),
-        ("eled", "elled"),
-        ("eling", "elling"),
-        ("aled", "alled"),
-        ("aling", "alling"),
-        ("log", "logue"),
-        ("logs", "logues"),
-        ("ense", "ence"),
-        ("enses", "ences"),
+        ("ighbors", "ighbours"),
+        ("icense", "icence"),
+        ("efense", "efence"),
+        ("ffense", "ffence"),
+        ("atalog", "atalogue"),
+        ("atalogs", "atalogues"),
+        ("ialog", "ialogue"),
+        ("ialogs", "ialogues"),
         ("dgment", "dgement"),
         ("center", "centre"),
         ("centers", "centres"),
     ];
+    const AMERICAN_TO_BRITISH: &[(&str, &str)] = &[
+        ("ize", "ise"),
+        ("izes", "ises"),
+        ("ized", "ised"),
+        ("izing", "ising"),
+        ("yzes", "yses"),
+        ("eled", "elled"),
+        ("eling", "elling"),
+    ];
+    let both_ways = BOTH_WAYS.iter().flat_map(|&(a, b)| [(a, b), (b, a)]);
     let mut found = Vec::new();
-    for (a, b) in ENDINGS {
-        for (from, to) in [(a, b), (b, a)] {
-            if let Some(stem) = word.strip_suffix(from) {
-                if stem.len() >= 2 {
-                    found.push(format!("{stem}{to}"));
-                }
-            }
+    for (from, to) in both_ways.chain(AMERICAN_TO_BRITISH.iter().copied()) {
+        let Some(stem) = word.strip_suffix(from) else {
+            continue;
+        };
+        // "size", "seize", "prize" are no "-ize" words; "feeling", "peeled" no "-eling".
+        let one_way = AMERICAN_TO_BRITISH.contains(&(from, to));
+        if one_way && (stem.len() < 3 || stem.ends_with('e')) {
+            continue;
         }
+        found.push(format!("{stem}{to}"));
     }
     found
 }
 
-/// Plain words and the wordier synonyms plain-language guides replace with them.
+/// Plain words and the wordier synonyms plain-language guides replace with them. Not pairs
+/// where the plain word is mostly another part of speech than the synonym: "about" (mostly
+/// a preposition, no place for "approximately"), "first" (an ordinal, not "initially"),
+/// "end" (mostly a noun, not "terminate").
 const PLAIN_LANGUAGE: &[(&str, &str)] = &[
     ("use", "utilize"),
     ("uses", "utilizes"),
@@ -525,7 +542,6 @@ const PLAIN_LANGUAGE: &[(&str, &str)] = &[
     ("shows", "demonstrates"),
     ("start", "commence"),
     ("starts", "commences"),
-    ("end", "terminate"),
     ("buy", "purchase"),
     ("enough", "sufficient"),
     ("many", "numerous"),
@@ -537,7 +553,35 @@ const PLAIN_LANGUAGE: &[(&str, &str)] = &[
     ("allows", "permits"),
     ("find", "locate"),
     ("keep", "retain"),
-    ("about", "approximately"),
     ("part", "portion"),
-    ("first", "initially"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn other_spellings_are_real_english_variants() {
+        let cases: &[(&str, &[&str])] = &[
+            ("organize", &["organise"]),
+            ("organisation", &["organization"]),
+            ("behaviour", &["behavior"]),
+            ("colors", &["colours"]),
+            ("canceled", &["cancelled"]),
+            ("license", &["licence"]),
+            ("catalog", &["catalogue"]),
+            ("analyzes", &["analyses"]),
+            ("raise", &[]),
+            ("otherwise", &[]),
+            ("reference", &[]),
+            ("spelled", &[]),
+            ("backlog", &[]),
+            ("size", &[]),
+            ("feeling", &[]),
+            ("analyses", &[]),
+        ];
+        for (word, expected) in cases {
+            assert_eq!(other_spellings(word), *expected, "{word}");
+        }
+    }
+}
