@@ -11,6 +11,10 @@ import pytest
 from lsp_client import LspClient
 
 DISTINCTIVE = "The zebra council approves purple umbrellas every Thursday."
+# The corpus writes its word in three sentences, as a word-choice hint needs (12 in all).
+HABIT = [DISTINCTIVE, "The zebra council buys purple umbrellas every Thursday.",
+         "The zebra council lends purple umbrellas every Thursday."]
+COUNCIL_NOTES = "# Council notes\n\n" + " ".join(HABIT * 4) + "\n"
 # The tiny model's keys see little beyond the last token: documents repeat the corpus's
 # context closely, so its neighbours are the corpus sentence's.
 # The tiny model is no judge of fluency ("coats" → "umbrellas" costs it e^100), so the
@@ -23,7 +27,7 @@ SETTINGS = {"k": 8, "lambda": 0.5, "temperature": 1.0, "documentCache": False,
 @pytest.fixture(scope="module")
 def corpus_index(tmp_path_factory, precedent_bin, tiny_model) -> Path:
     corpus = tmp_path_factory.mktemp("corpus")
-    (corpus / "zebra.md").write_text("# Council notes\n\n" + " ".join([DISTINCTIVE] * 12) + "\n")
+    (corpus / "zebra.md").write_text(COUNCIL_NOTES)
     out = tmp_path_factory.mktemp("index") / "team.index"
     subprocess.run([precedent_bin, "--model", tiny_model, "index", corpus, "--out", out],
                    check=True, capture_output=True)
@@ -84,7 +88,7 @@ def test_completion_hover_hint_and_quick_fix(precedent_bin, tiny_model, corpus_i
         assert first["textEdit"] == {"range": {"start": {"line": 4, "character": 50},
                                                "end": {"line": 4, "character": 50}},
                                      "newText": "umbrellas"}
-        assert "1 corpus example" in first["detail"]  # one sentence, written 12 times
+        assert "3 corpus examples" in first["detail"]  # three sentences, each written 4 times
         assert "zebra.md:3" in first["documentation"]["value"]
         assert "**umbrellas**" in first["documentation"]["value"]
 
@@ -243,7 +247,7 @@ def test_missing_model_is_reported_once_and_the_server_keeps_running(precedent_b
 def test_corpus_folders_are_indexed_in_the_background_with_progress(precedent_bin, tiny_model, workspace, tmp_path):
     corpus = workspace / "style"
     corpus.mkdir()
-    (corpus / "zebra.md").write_text("# Council notes\n\n" + " ".join([DISTINCTIVE] * 12) + "\n")
+    (corpus / "zebra.md").write_text(COUNCIL_NOTES)
     client = start(precedent_bin, tiny_model, tmp_path)
     try:
         client.initialize(workspace, dict(SETTINGS, corpus=["style"]))

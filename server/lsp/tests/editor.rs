@@ -25,6 +25,21 @@ fn corpus_index() -> &'static Path {
     })
 }
 
+/// The index of a corpus that writes its word in three sentences, as a word-choice hint
+/// needs ([`precedent_testing::COUNCIL_HABIT`]), built once per binary.
+fn habit_index() -> &'static Path {
+    static INDEX: OnceLock<PathBuf> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let dir = test_home().join("habit-corpus");
+        let paragraph = precedent_testing::COUNCIL_HABIT.repeat(4).join(" ");
+        let text = format!("# Council notes\n\n{paragraph}\n");
+        precedent_testing::write_corpus(&dir, &[("zebra.md", &text)]);
+        let out = test_home().join("habit.index");
+        precedent_testing::build_index(&dir, &out);
+        out
+    })
+}
+
 /// The tiny model's keys see little beyond the last token, and it is no judge of fluency:
 /// the hints' fluency check is left out (as in tests/test_lsp.py).
 fn settings() -> Value {
@@ -33,6 +48,13 @@ fn settings() -> Value {
         "k": 8, "lambda": 0.5, "temperature": 1.0, "documentCache": false,
         "hints": {"minPreferredProbability": 0.4, "maxFluencyLoss": 1e300},
     })
+}
+
+/// [`settings`] with the index of [`habit_index`], for word-choice hints.
+fn hint_settings() -> Value {
+    let mut settings = settings();
+    settings["indexPaths"] = json!([habit_index()]);
+    settings
 }
 
 fn workspace(name: &str) -> PathBuf {
@@ -108,7 +130,7 @@ async fn hover_shows_the_word_the_corpus_prefers_with_its_sentences() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ignoring_a_hint_here_keeps_it_in_other_sentences() {
     let root = workspace("ignore-here");
-    let mut client = TestClient::start(&root, settings()).await;
+    let mut client = TestClient::start(&root, hint_settings()).await;
     let text =
         "# Notes\n\nEvery Thursday. The zebra council approves purple coats every Thursday.\n\n\
                 Every Friday. The zebra council approves purple coats on Fridays too.\n";
@@ -128,7 +150,7 @@ async fn ignoring_a_hint_here_keeps_it_in_other_sentences() {
     assert!(before.contains(&(4, "coats".into())), "{before:?}");
     assert_eq!(hints[0]["data"]["preferred"], "umbrellas");
     // The corpus sentence, as a place in the corpus file the editor can open.
-    let corpus_file = test_home().join("corpus").join("zebra.md");
+    let corpus_file = test_home().join("habit-corpus").join("zebra.md");
     let related = &hints[0]["relatedInformation"][0];
     assert_eq!(related["location"]["uri"], common::uri(&corpus_file));
     assert_eq!(related["message"], format!("The corpus: {DISTINCTIVE}"));
@@ -205,7 +227,7 @@ async fn a_hint_links_the_team_page_on_its_kind_and_strikes_out_a_word_the_corpu
     let text =
         "# Notes\n\nEvery Thursday. The zebra council approves purple coats every Thursday.\n";
     for (docs_url, capabilities, code_description, tags) in cases {
-        let mut settings = settings();
+        let mut settings = hint_settings();
         settings["hints"]["docsUrl"] = docs_url.clone();
         let mut client = TestClient::start_with(&root, settings, capabilities.clone()).await;
         let uri = client.open(&root.join("notes.md"), text).await;

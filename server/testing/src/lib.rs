@@ -84,6 +84,14 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// A corpus's habit, in three sentences: the zebra council's umbrellas. A word-choice hint
+/// needs the house word in at least three corpus sentences.
+pub const COUNCIL_HABIT: [&str; 3] = [
+    "The zebra council approves purple umbrellas every Thursday.",
+    "The zebra council buys purple umbrellas every Thursday.",
+    "The zebra council lends purple umbrellas every Thursday.",
+];
+
 /// English prose of a few hundred tokens, for scoring tests.
 pub const PROSE: &str = "The committee met on Tuesday to review the draft of the annual report. \
 Most members agreed that the section on regional sales needed more detail, and several asked for \

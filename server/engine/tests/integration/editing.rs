@@ -16,12 +16,17 @@ use precedent_engine::knnlm::{self, CorpusIndex, KnnParams};
 use precedent_engine::lm::log_softmax;
 use precedent_engine::search::{NeighbourIndex, SearchOptions};
 
-use precedent_testing::tiny_model;
+use precedent_testing::{tiny_model, COUNCIL_HABIT as HABIT};
 
 const DISTINCTIVE: &str = "The zebra council approves purple umbrellas every Thursday.";
 
+/// A corpus whose zebra.md writes `DISTINCTIVE` 12 times.
 fn corpus(dir: &Path) -> CorpusIndex {
-    let paragraph = [DISTINCTIVE; 12].join(" ");
+    corpus_of(dir, &[DISTINCTIVE; 12].join(" "))
+}
+
+/// A corpus whose zebra.md is `paragraph`, beside some other prose.
+fn corpus_of(dir: &Path, paragraph: &str) -> CorpusIndex {
     std::fs::write(
         dir.join("zebra.md"),
         format!("# Council notes\n\n{paragraph}\n"),
@@ -224,7 +229,7 @@ fn completion_offers_the_corpus_word_spelled_out() {
 #[test]
 fn a_word_the_corpus_would_not_use_gets_a_hint_and_its_usage_shows_why() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = corpus(dir.path());
+    let corpus = corpus_of(dir.path(), &HABIT.repeat(4).join(" "));
     // The tiny model is no judge of fluency ("coats" → "umbrellas" costs it e^100): the
     // fluency check is left out here.
     let thresholds = HintThresholds {
@@ -289,8 +294,8 @@ fn a_word_the_corpus_would_not_use_gets_a_hint_and_its_usage_shows_why() {
         assert_eq!((hint.written_count, hint.preferred_count), counts, "{text}");
         assert_eq!(
             hint.support.len(),
-            1,
-            "{text}: the corpus's one sentence, once"
+            HABIT.len(),
+            "{text}: each of the corpus's sentences, once"
         );
         for sentence in &hint.support {
             let marked = editing::corpus_word(&sentence.sentence, sentence.mark.clone());
@@ -311,8 +316,39 @@ fn a_word_the_corpus_would_not_use_gets_a_hint_and_its_usage_shows_why() {
         .word_at(house_style.text.find("umbrellas").unwrap())
         .unwrap();
     let usage = editing::similar_usage(good, "umbrellas", &[&corpus], &corpus.params, 3);
-    assert_eq!(usage.support.len(), 1, "the corpus's one sentence, once");
+    assert_eq!(usage.support.len(), HABIT.len(), "each sentence, once");
     assert!(usage.preferred.is_none());
+}
+
+#[test]
+fn a_word_choice_needs_the_house_word_in_three_corpus_sentences() {
+    let thresholds = HintThresholds {
+        max_fluency_loss: f64::INFINITY,
+        ..HintThresholds::default()
+    };
+    let text = "Every Thursday. The zebra council approves purple coats every Thursday.";
+    // (the corpus's sentences with "umbrellas", 12 in all; hints on "coats")
+    let cases = [
+        (HABIT.repeat(4), 1),
+        (HABIT[..2].repeat(6), 0),
+        (vec![DISTINCTIVE; 12], 0),
+    ];
+    for (sentences, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let corpus = corpus_of(dir.path(), &sentences.join(" "));
+        let analysis = analyze(&corpus, text, None);
+        let context = tiny_model().new_context();
+        let hints = editing::word_choice_hints(
+            &context,
+            &analysis,
+            &[&corpus],
+            &corpus.params,
+            &thresholds,
+            3,
+        )
+        .unwrap();
+        assert_eq!(hints.len(), expected, "{sentences:?}: {hints:?}");
+    }
 }
 
 #[test]
