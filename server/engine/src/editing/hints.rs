@@ -646,6 +646,7 @@ fn word_choice(
         ..word.bytes.end + sentence_end(&text[word.bytes.end..]);
     if written_count > vocabulary.max_avoided_count()
         || vocabulary.writes_text(written, &text[sentence])
+        || is_number_word(written)
     {
         return Vec::new();
     }
@@ -841,6 +842,48 @@ fn are_opposites(a: &str, b: &str) -> bool {
                 .any(|prefix| word.strip_prefix(prefix) == Some(other))
     };
     negates(&a, &b) || negates(&b, &a)
+}
+
+/// Whether the word is an English number ("six", "Twelve", "hundred"): a number says what
+/// the text is about, not how the team words it ("there are six" is no finding where the
+/// corpus writes "there are few").
+fn is_number_word(word: &str) -> bool {
+    const NUMBERS: &[&str] = &[
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+        "twenty",
+        "thirty",
+        "forty",
+        "fifty",
+        "sixty",
+        "seventy",
+        "eighty",
+        "ninety",
+        "hundred",
+        "thousand",
+        "million",
+        "billion",
+        "dozen",
+    ];
+    NUMBERS.contains(&word.to_lowercase().as_str())
 }
 
 /// ln p_LM(token) − ln p_LM(written) where the word stands (0 if either is unknown).
@@ -1387,6 +1430,19 @@ mod tests {
                 confirmed,
                 "{preferred_count} {state_similarity}"
             );
+        }
+    }
+
+    #[test]
+    fn a_number_is_no_word_choice() {
+        let cases = [
+            ("six", true),
+            ("Twelve", true),
+            ("hundred", true),
+            ("few", false),
+        ];
+        for (word, number) in cases {
+            assert_eq!(is_number_word(word), number, "{word}");
         }
     }
 
