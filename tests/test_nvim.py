@@ -169,9 +169,10 @@ def test_word_choice_hint_and_its_quick_fix(session):
     assert hint["code"] == "word-choice"
     assert hint["severity"] == 4
     assert (hint["data"]["word"], hint["data"]["preferred"]) == (HINT_WORD, PREFERRED)
-    # From precedent.toml's docs_url; no Deprecated tag: the corpus writes "click" (once).
+    # From precedent.toml's docs_url; struck through (Deprecated): the corpus never writes
+    # "click", its style guide only rules it out ("Write select, not click or tap").
     assert hint["codeDescription"] == {"href": DOCS_URL.replace("{kind}", "word-choice")}
-    assert "tags" not in hint
+    assert hint["tags"] == [2]
 
     actions = o["code_actions"]["result"]
     # Titles as in PROTOCOL.md ("Replace with 'X'"), with straight or typographic quotes.

@@ -76,7 +76,9 @@ impl Lexicon {
     }
 
     fn add_sentence(&mut self, sentence: &str, at: SentenceRef) {
-        for (position, word) in words(sentence).enumerate() {
+        let avoided = avoided_span(sentence);
+        let written = word_indices(sentence).filter(|(offset, _)| !avoided.contains(offset));
+        for (position, (_, word)) in written.enumerate() {
             let form = self.forms.entry(word.to_string()).or_default();
             form.count += 1;
             if position == 0 {
@@ -179,6 +181,28 @@ impl Lexicon {
             .map(String::as_str)
             .collect()
     }
+}
+
+/// Bytes of a sentence that name words to avoid rather than use them: what follows ", not",
+/// "rather than" or "instead of", to the end of the clause. A style guide's "Write select,
+/// not click or tap" writes "select" and mentions "click" and "tap": counted as written,
+/// they would look like house usage, and the corpus's own rule would hide the word it
+/// rules out.
+pub fn avoided_span(sentence: &str) -> std::ops::Range<usize> {
+    const MARKERS: &[&str] = &[", not ", " rather than ", " instead of "];
+    // ASCII lowercase keeps every byte offset.
+    let lower = sentence.to_ascii_lowercase();
+    let Some(start) = MARKERS
+        .iter()
+        .filter_map(|marker| lower.find(marker).map(|at| at + marker.len()))
+        .min()
+    else {
+        return 0..0;
+    };
+    let end = sentence[start..]
+        .find(['.', ';', ':', '!', '?', '(', ')'])
+        .map_or(sentence.len(), |at| start + at);
+    start..end
 }
 
 /// The words of a sentence as the lexicon counts them: Unicode words with a letter.
@@ -342,6 +366,35 @@ mod tests {
         ];
         for (a, b, expected) in cases {
             assert_eq!(spelling_variant(a, b), expected, "{a} / {b}");
+        }
+    }
+
+    #[test]
+    fn words_a_sentence_rules_out_are_not_counted_as_written() {
+        // (sentence, times each word is counted as written)
+        let cases: &[(&str, &[(&str, u32)])] = &[
+            (
+                "Write select, not click or tap.",
+                &[("select", 1), ("not", 1), ("click", 0), ("tap", 0)],
+            ),
+            (
+                "Use the menu instead of the keyboard; it is faster.",
+                &[("menu", 1), ("the", 1), ("keyboard", 0), ("faster", 1)],
+            ),
+            (
+                "Say \"Lumen saves\" rather than \"is saved\" (the active voice).",
+                &[("saves", 1), ("is", 0), ("saved", 0), ("voice", 1)],
+            ),
+            (
+                "This does not change the file.",
+                &[("not", 1), ("change", 1), ("file", 1)],
+            ),
+        ];
+        for (sentence, counts) in cases {
+            let lexicon = Lexicon::from_sentences([*sentence]);
+            for (word, count) in *counts {
+                assert_eq!(lexicon.count(word), *count, "{word} in {sentence}");
+            }
         }
     }
 
