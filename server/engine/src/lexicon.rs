@@ -183,24 +183,32 @@ impl Lexicon {
     }
 }
 
-/// Bytes of a sentence that name words to avoid rather than use them: what follows ", not",
-/// "rather than" or "instead of", to the end of the clause. A style guide's "Write select,
+/// Bytes of a sentence that name words to avoid rather than use them: what follows ", not"
+/// (to the end of the clause: "not click, tap or swipe"), "rather than" or "instead of" (to
+/// the next comma: "Instead of a semicolon, we use braces"). A style guide's "Write select,
 /// not click or tap" writes "select" and mentions "click" and "tap": counted as written,
 /// they would look like house usage, and the corpus's own rule would hide the word it
 /// rules out.
 pub fn avoided_span(sentence: &str) -> std::ops::Range<usize> {
-    const MARKERS: &[&str] = &[", not ", " rather than ", " instead of "];
-    // ASCII lowercase keeps every byte offset.
-    let lower = sentence.to_ascii_lowercase();
-    let Some(start) = MARKERS
+    const CLAUSE_END: &[char] = &['.', ';', ':', '!', '?', '(', ')'];
+    const PHRASE_END: &[char] = &[',', '.', ';', ':', '!', '?', '(', ')'];
+    const MARKERS: &[(&str, &[char])] = &[
+        (", not ", CLAUSE_END),
+        (" rather than ", PHRASE_END),
+        (" instead of ", PHRASE_END),
+    ];
+    // A space before the sentence finds a marker at its start too; ASCII lowercase keeps
+    // every byte offset (shifted by that one space).
+    let lower = format!(" {}", sentence.to_ascii_lowercase());
+    let Some((start, ends)) = MARKERS
         .iter()
-        .filter_map(|marker| lower.find(marker).map(|at| at + marker.len()))
-        .min()
+        .filter_map(|(marker, ends)| Some((lower.find(marker)? + marker.len() - 1, *ends)))
+        .min_by_key(|(start, _)| *start)
     else {
         return 0..0;
     };
     let end = sentence[start..]
-        .find(['.', ';', ':', '!', '?', '(', ')'])
+        .find(ends)
         .map_or(sentence.len(), |at| start + at);
     start..end
 }
@@ -384,6 +392,10 @@ mod tests {
             (
                 "Say \"Lumen saves\" rather than \"is saved\" (the active voice).",
                 &[("saves", 1), ("is", 0), ("saved", 0), ("voice", 1)],
+            ),
+            (
+                "Instead of a semicolon, we use braces.",
+                &[("semicolon", 0), ("braces", 1), ("use", 1)],
             ),
             (
                 "This does not change the file.",

@@ -54,9 +54,11 @@ pub struct HintThresholds {
     /// sentence: "selects" is no spelling of "select").
     /// (f64: a test model may need e^100.)
     pub max_fluency_loss: f64,
-    /// The same for a spelling or capitalisation variant: two spellings of one word read
-    /// alike ("cancelled" → "canceled" costs nothing), a near spelling of another word does
-    /// not ("must not be present" → "prevent").
+    /// The same for a capitalisation variant ("Github" → "GitHub" costs little, "Go to
+    /// the menu" → "GO" much). A spelling variant is held to `max_fluency_loss`: it must
+    /// read alike ([`MIN_STATE_SIMILARITY`]), which tells another word ("must not be present"
+    /// → "prevent") from a spelling the model merely finds rarer ("cancelled" → "canceled":
+    /// 14 times less probable in one sentence, read 0.995 alike).
     pub max_variant_fluency_loss: f32,
     /// Word choice: the corpus writes the house word at least this many times as often as
     /// the written word, and at least this many times in all.
@@ -216,9 +218,8 @@ impl HintCandidate<'_> {
             HintKind::Spelling if comparison.state_similarity < MIN_STATE_SIMILARITY => {
                 return false;
             }
-            HintKind::Spelling | HintKind::Capitalisation => {
-                f64::from(thresholds.max_variant_fluency_loss)
-            }
+            HintKind::Spelling => thresholds.max_fluency_loss,
+            HintKind::Capitalisation => f64::from(thresholds.max_variant_fluency_loss),
         };
         f64::from(comparison.lm_log_ratio) >= -max_loss.ln()
     }
@@ -478,6 +479,9 @@ pub fn hint_candidates<'a>(
             .chars()
             .all(|c| c.is_alphabetic() || c == '\'' || c == '’')
         {
+            continue;
+        }
+        if ruled_out_here(&analysis.text, word.bytes.start) {
             continue;
         }
         let initial = sentence_initial(&analysis.text, word.bytes.start);
@@ -892,6 +896,15 @@ fn lm_preference(word: &WordAnalysis, token: u32) -> f32 {
         (Some(x), Some(w)) => x - w,
         _ => 0.0,
     }
+}
+
+/// Whether the word at byte `offset` is named as a word to avoid, not used: "Write canceled,
+/// not cancelled" is a style rule, as the lexicon reads it in the corpus
+/// ([`crate::lexicon::avoided_span`]).
+fn ruled_out_here(text: &str, offset: usize) -> bool {
+    let start = sentence_start(text, offset);
+    let sentence = &text[start..offset + sentence_end(&text[offset..])];
+    crate::lexicon::avoided_span(sentence).contains(&(offset - start))
 }
 
 /// Whether the word at byte `offset` is its sentence's first.
@@ -1434,6 +1447,25 @@ mod tests {
     }
 
     #[test]
+    fn a_word_a_sentence_rules_out_gets_no_hint() {
+        // (text, the word, ruled out there)
+        let cases = [
+            ("Write canceled, not cancelled. It is", "cancelled", true),
+            ("Write canceled, not cancelled. It is", "canceled", false),
+            (
+                "A cancelled booking stays. Write canceled",
+                "cancelled",
+                false,
+            ),
+            ("Use the menu instead of the keyboard.", "keyboard", true),
+        ];
+        for (text, word, ruled_out) in cases {
+            let offset = text.find(word).unwrap();
+            assert_eq!(ruled_out_here(text, offset), ruled_out, "{word} in {text}");
+        }
+    }
+
+    #[test]
     fn a_number_is_no_word_choice() {
         let cases = [
             ("six", true),
@@ -1479,19 +1511,15 @@ mod tests {
             // the model reads the sentence ("log in" / "sign in").
             (HintKind::WordChoice, false, loss_allowed + 0.1, 0.5, true),
             (HintKind::WordChoice, false, loss_allowed - 0.1, 0.99, false),
+            // A spelling variant that reads alike may be as much rarer as a word choice.
+            (HintKind::Spelling, false, loss_allowed + 0.1, 0.99, true),
+            (HintKind::Spelling, false, loss_allowed - 0.1, 0.99, false),
             (
-                HintKind::Spelling,
+                HintKind::Capitalisation,
                 false,
                 variant_loss_allowed + 0.1,
-                0.99,
+                0.5,
                 true,
-            ),
-            (
-                HintKind::Spelling,
-                false,
-                variant_loss_allowed - 0.1,
-                0.99,
-                false,
             ),
             (
                 HintKind::Capitalisation,
