@@ -11,6 +11,7 @@ use crate::knn_scoring::{self, AdaptiveLambda, KnnDistribution, Neighbour};
 use crate::lexicon::{Lexicon, SentenceRef};
 use crate::milvus::MilvusIndex;
 use crate::search::{exact_search_f32, NeighbourIndex};
+use crate::stated_rules::StatedRules;
 
 /// How many of the most recent positions the document cache leaves out by default (see
 /// [`KnnParams::cache_skip_recent`]). Measured with `eval --tune` on 45 held-out Debian
@@ -268,6 +269,8 @@ pub struct CorpusIndex {
     pub params: KnnParams,
     /// Counted from the stored sentences when first asked for.
     lexicon: OnceLock<Lexicon>,
+    /// Read from the stored sentences when first asked for.
+    stated_rules: OnceLock<StatedRules>,
 }
 
 impl CorpusIndex {
@@ -280,6 +283,7 @@ impl CorpusIndex {
             entries,
             params,
             lexicon: OnceLock::new(),
+            stated_rules: OnceLock::new(),
         }
     }
 
@@ -392,15 +396,24 @@ impl CorpusIndex {
 
     /// The words the corpus writes, and how often.
     pub fn lexicon(&self) -> &Lexicon {
-        self.lexicon.get_or_init(|| {
-            let sentences = (0..self.document_count() as u32).flat_map(|document| {
-                let count = self.document(document).map_or(0, |d| d.sentence_count);
-                (0..count).filter_map(move |sentence| {
-                    let text = self.sentence(document, sentence)?.text;
-                    Some((SentenceRef { document, sentence }, text))
-                })
-            });
-            Lexicon::from_corpus_sentences(sentences)
+        self.lexicon
+            .get_or_init(|| Lexicon::from_corpus_sentences(self.sentences()))
+    }
+
+    /// The word choices the corpus states as rules ("Write select, not click").
+    pub fn stated_rules(&self) -> &StatedRules {
+        self.stated_rules
+            .get_or_init(|| StatedRules::from_corpus_sentences(|| self.sentences()))
+    }
+
+    /// Every stored sentence, document by document.
+    fn sentences(&self) -> impl Iterator<Item = (SentenceRef, &str)> {
+        (0..self.document_count() as u32).flat_map(move |document| {
+            let count = self.document(document).map_or(0, |d| d.sentence_count);
+            (0..count).filter_map(move |sentence| {
+                let text = self.sentence(document, sentence)?.text;
+                Some((SentenceRef { document, sentence }, text))
+            })
         })
     }
 }

@@ -35,3 +35,5 @@ pub mod random;
 pub mod runtime;
 /// Nearest-neighbour search over the keys: exact brute force and HNSW.
 pub mod search;
+/// The word choices a corpus states as rules: "Write select, not click or tap".
+pub mod stated_rules;
