@@ -3,7 +3,7 @@
 Debian's emacs-nox (28) with elpa-eglot (1.9), in batch mode (tests/run.sh installs them),
 runs tests/emacs_driver.el: it opens a plain-text file in a workspace, starts the server with
 M-x eglot and precedent.el's settings (an index of tests/fixtures/house-style built with the
-tiny test model), waits for the word-choice hint in Flymake, applies its quick fix with
+tiny test model), waits for the house-style hint in Flymake (a rule its style guide states), applies its quick fix with
 M-x eglot-code-actions (taking the default action at the prompt, as a writer pressing RET),
 gets completion after a space and through completion-at-point, hover evidence through
 Eglot's ElDoc function, and shuts the server down with eglot-shutdown. The tests below
@@ -106,7 +106,7 @@ def test_the_hint_and_its_quick_fix_applied_by_eglot(session):
     assert hint["start"] == {"line": HINT_LINE, "character": start}
     assert hint["end"] == {"line": HINT_LINE, "character": start + len(HINT_WORD)}
     assert (hint["word"], hint["preferred"]) == (HINT_WORD, PREFERRED)
-    assert hint["text"].startswith("precedent [word-choice]: "), hint
+    assert hint["text"].startswith("precedent [stated-rule]: "), hint
     # The default at Eglot's "Pick an action" prompt is the server's preferred quick fix.
     assert re.search(r"Pick an action \(default Replace with .select.\)", session["log"]), session["log"]
     expected = DOC.splitlines()[HINT_LINE].replace(f" {HINT_WORD} ", f" {PREFERRED} ", 1)

@@ -280,8 +280,9 @@ HOUSE_STYLE_VIOLATIONS = (
     "can't log in, ask your dashboard administrator to check your account. Your organisation "
     "can see every shared report. Shares that you cancelled stay in the trash for thirty days.\n"
 )
-HOUSE_STYLE_FIXES = [("click", "select"), ("log", "sign"), ("dashboard", "workspace"),
-                     ("organisation", "organization"), ("cancelled", "canceled")]
+HOUSE_STYLE_FIXES = [("click", "select"), ("click", "select"), ("log in", "sign in"),
+                     ("dashboard", "workspace"), ("organisation", "organization"),
+                     ("cancelled", "canceled")]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "house-style"
 
 
@@ -302,14 +303,16 @@ def test_the_house_style_rules_of_the_demo_corpus_are_hinted_and_fixed(
         uri = client.open(workspace / "sharing.md", HOUSE_STYLE_VIOLATIONS)
         diagnostics = client.diagnostics(uri, 1, timeout=120)
         found = [(d["data"]["word"], d["data"]["preferred"]) for d in diagnostics]
-        for fix in HOUSE_STYLE_FIXES:
-            assert fix in found, f"{fix} not hinted: {found}"
-        assert len(found) == len(HOUSE_STYLE_FIXES), found
+        assert found == HOUSE_STYLE_FIXES, found
         kinds = {d["data"]["word"]: d["data"]["kind"] for d in diagnostics}
         assert {d["data"]["word"]: d["code"] for d in diagnostics} == kinds
-        assert (kinds["organisation"], kinds["cancelled"], kinds["log"]) == (
-            "spelling", "spelling", "word-choice")
-        assert "The corpus writes \u201csign\u201d here (13 times; \u201clog\u201d never)" in [
+        # Its style guide states three of the rules ("Write sign in and sign out, not log in,
+        # login or log out"); the corpus only writes the other two the house way.
+        assert kinds == {"click": "stated-rule", "log in": "stated-rule",
+                         "dashboard": "stated-rule", "organisation": "spelling",
+                         "cancelled": "spelling"}
+        assert ("The corpus says to write \u201csign in\u201d, not \u201clog in\u201d (it writes "
+                "\u201csign in\u201d 9 times; \u201clog in\u201d never)") in [
             d["message"] for d in diagnostics]
 
         # Hover on a violating word says why: how often the corpus writes each word, and where.
@@ -320,9 +323,10 @@ def test_the_house_style_rules_of_the_demo_corpus_are_hinted_and_fixed(
         value = hover_on("organisation")
         assert "The corpus spells it *organization*** (2 times; *organisation* never)" in value, value
         assert "getting-started.md" in value and "**organization**" in value, value
-        value = hover_on("log")
-        assert "The corpus writes *sign* here** (13 times; *log* never)" in value, value
-        assert "If you can't **sign** in" in value, value
+        value = hover_on("log in")
+        assert ("The corpus says to write *sign in*, not *log in*** (*sign in* 9 times; *log in* "
+                "never)") in value, value
+        assert "Write **sign in** and sign out, not log in" in value, value
 
         # Apply every quick fix, last first so that earlier ranges stay valid.
         lines = HOUSE_STYLE_VIOLATIONS.split("\n")
@@ -338,7 +342,7 @@ def test_the_house_style_rules_of_the_demo_corpus_are_hinted_and_fixed(
             line = lines[4]
             lines[4] = line[:start["character"]] + edit["newText"] + line[end["character"]:]
         assert lines[4] == (
-            "To share a report, click the report in the sidebar, and then select **Share**. If "
+            "To share a report, select the report in the sidebar, and then select **Share**. If "
             "you can't sign in, ask your workspace administrator to check your account. Your "
             "organization can see every shared report. Shares that you canceled stay in the trash "
             "for thirty days.")
@@ -395,8 +399,8 @@ def test_a_team_file_links_each_hint_to_its_page_and_strikes_out_words_the_corpu
         precedent_bin, default_model, demo_index, workspace, tmp_path):
     """The default model and the demo corpus, with the team's precedent.toml setting
     hints.docs_url: each hint links the page on its kind (codeDescription), and the words the
-    corpus never writes are tagged Deprecated for a client that shows the tag: all five, as
-    its style guide only rules out "click", "log" and "dashboard" ("Write select, not click
+    corpus never writes are tagged Deprecated for a client that shows the tag: all of them, as
+    its style guide only rules out "click", "log in" and "dashboard" ("Write select, not click
     or tap") and never writes "organisation" or "cancelled"."""
     (workspace / "precedent.toml").write_text(
         f'index_paths = ["{demo_index}"]\n\n'
@@ -410,9 +414,10 @@ def test_a_team_file_links_each_hint_to_its_page_and_strikes_out_words_the_corpu
         hints = client.diagnostics(uri, 1, timeout=120)
         page = "https://wiki.example.com/style#"
         assert [(h["data"]["word"], h["codeDescription"]["href"], h.get("tags")) for h in hints] == [
-            ("click", page + "word-choice", [2]),
-            ("log", page + "word-choice", [2]),
-            ("dashboard", page + "word-choice", [2]),
+            ("click", page + "stated-rule", [2]),
+            ("click", page + "stated-rule", [2]),
+            ("log in", page + "stated-rule", [2]),
+            ("dashboard", page + "stated-rule", [2]),
             ("organisation", page + "spelling", [2]),
             ("cancelled", page + "spelling", [2]),
         ]
@@ -430,7 +435,7 @@ def test_check_exits_1_on_violations_and_0_on_the_corpus_itself(
     assert run.returncode == 1, run.stderr
     lines = run.stdout.splitlines()
     assert len(lines) == len(HOUSE_STYLE_FIXES), lines
-    assert lines[1].startswith(f"{document}:5:92: log \u2192 sign [word-choice] "), lines
+    assert lines[2].startswith(f"{document}:5:92: log in \u2192 sign in [stated-rule] "), lines
 
     # The team's page on each kind of hint, from the precedent.toml of the current directory.
     (tmp_path / "precedent.toml").write_text(
@@ -440,9 +445,7 @@ def test_check_exits_1_on_violations_and_0_on_the_corpus_itself(
                          cwd=tmp_path)
     assert run.returncode == 1
     report = json.loads(run.stdout)
-    assert [(h["written"], h["preferred"]) for h in report] == [
-        ("click", "select"), ("log", "sign"), ("dashboard", "workspace"),
-        ("organisation", "organization"), ("cancelled", "canceled")]
+    assert [(h["written"], h["preferred"]) for h in report] == HOUSE_STYLE_FIXES
     assert all(h["evidence"] for h in report)
     assert [h["docs_url"] for h in report] == [
         f"https://wiki.example.com/style#{h['kind']}" for h in report]

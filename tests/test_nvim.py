@@ -3,7 +3,7 @@
 One Neovim session (tests/nvim_driver.lua) opens a Markdown file in a workspace with the
 plugin set up on an index of tests/fixtures/house-style built with the tiny test model, and
 records what the writer would get: the client and its settings, precedent/status, the
-word-choice hint and its quick fix applied by Neovim, hover evidence, completion after a
+house-style hint (a rule its style guide states) and its quick fix applied by Neovim, hover evidence, completion after a
 space and mid-word while typing, "Ignore here", settings changed at run time, a plain-text
 buffer, re-indexing and :checkhealth precedent. The tests below assert on those
 observations (the tiny model's real results: the same as `precedent suggest` gives for these
@@ -166,12 +166,12 @@ def test_word_choice_hint_and_its_quick_fix(session):
     assert hint["range"] == {"start": {"line": HINT_LINE, "character": start},
                              "end": {"line": HINT_LINE, "character": start + len(HINT_WORD)}}
     assert hint["source"] == "precedent"
-    assert hint["code"] == "word-choice"
+    assert hint["code"] == "stated-rule"
     assert hint["severity"] == 4
     assert (hint["data"]["word"], hint["data"]["preferred"]) == (HINT_WORD, PREFERRED)
     # From precedent.toml's docs_url; struck through (Deprecated): the corpus never writes
     # "click", its style guide only rules it out ("Write select, not click or tap").
-    assert hint["codeDescription"] == {"href": DOCS_URL.replace("{kind}", "word-choice")}
+    assert hint["codeDescription"] == {"href": DOCS_URL.replace("{kind}", "stated-rule")}
     assert hint["tags"] == [2]
 
     actions = o["code_actions"]["result"]

@@ -5,6 +5,7 @@ use std::ops::Range;
 
 use crate::knnlm::{CorpusIndex, NeighbourSource, WeightedNeighbour};
 use crate::lexicon::{self, SentenceRef};
+use crate::stated_rules;
 
 /// A neighbour shown as evidence.
 #[derive(Clone, Debug, PartialEq)]
@@ -158,6 +159,28 @@ pub fn sentence_using(
         column: sentence.column,
         sentence: sentence.text.to_string(),
         mark: start..start + form.len(),
+        weight: 0.0,
+    })
+}
+
+/// Corpus sentence `at` of `corpus`, with the first use of `term` (words in any case, as a
+/// whole) marked; `None` if it does not write the term.
+pub fn sentence_with_term(
+    corpus: &CorpusIndex,
+    at: SentenceRef,
+    term: &str,
+) -> Option<SupportingSentence> {
+    let document = corpus.document(at.document)?;
+    let sentence = corpus.sentence(at.document, at.sentence)?;
+    let mark = stated_rules::find_term(sentence.text, term, false)
+        .into_iter()
+        .next()?;
+    Some(SupportingSentence {
+        path: Some(document.path.to_string()),
+        line: sentence.line,
+        column: sentence.column,
+        sentence: sentence.text.to_string(),
+        mark,
         weight: 0.0,
     })
 }

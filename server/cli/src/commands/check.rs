@@ -19,9 +19,11 @@ use crate::options::GlobalOptions;
 ///
 ///   FILE:LINE:COLUMN: written → house word [kind] (how often the corpus writes each)
 ///
-/// Kinds: spelling (organisation → organization), capitalisation (Github → GitHub) and
-/// word-choice (log in → sign in, where the corpus neighbours agree and the corpus writes
-/// the house word far more often).
+/// Kinds: stated-rule (log in → sign in, where the corpus says "Write sign in, not log
+/// in"), spelling (organisation → organization), capitalisation (Github → GitHub) and
+/// word-choice (dashboard → workspace, where the corpus neighbours agree and the corpus
+/// writes the house word far more often). `precedent doctor --index I` lists the rules a
+/// corpus states.
 ///
 /// The index paths and hint thresholds come from the options, else from `precedent.toml`
 /// in the current directory (`index_paths`, `[hints]`), as the editor reads them. With

@@ -7,10 +7,12 @@ use std::time::Instant;
 
 use precedent_engine::datastore::Datastore;
 use precedent_engine::indexer::{self, Encoding};
+use precedent_engine::lexicon::SentenceRef;
 use precedent_engine::lm::{LanguageModel, Manifest, ScoreOptions, TextTokenizer};
 use precedent_engine::milvus::{MilvusIndex, MilvusLocation};
 use precedent_engine::paths::DataDir;
 use precedent_engine::runtime::{self, LibraryLocation, Runtime};
+use precedent_engine::stated_rules::StatedRules;
 
 use crate::options::GlobalOptions;
 
@@ -225,6 +227,48 @@ fn check_index(
             started.elapsed().as_secs_f64() * 1e3
         )
     })?;
+    list_stated_rules(report, &store)
+}
+
+/// Rules listed in full; more are counted.
+const RULES_LISTED: usize = 20;
+
+/// The word choices the corpus states as rules, which hints apply: what a team lead checks
+/// the style guide was read as.
+fn list_stated_rules(report: &mut Report<impl Write>, store: &Datastore) -> anyhow::Result<()> {
+    let sentences = || {
+        (0..store.document_count() as u32).flat_map(move |document| {
+            let count = store.document(document).map_or(0, |d| d.sentence_count);
+            (0..count).filter_map(move |sentence| {
+                let text = store.sentence(document, sentence)?.text;
+                Some((SentenceRef { document, sentence }, text))
+            })
+        })
+    };
+    let rules = StatedRules::from_corpus_sentences(sentences);
+    let rules = rules.rules();
+    report.line(
+        "  stated rules",
+        match rules.len() {
+            0 => "none (a sentence like \"Write select, not click\" states one)".to_string(),
+            n => format!("{n} (the corpus writes each term so many times outside its rules)"),
+        },
+    )?;
+    for rule in rules.iter().take(RULES_LISTED) {
+        report.line(
+            "",
+            format_args!(
+                "  \u{201c}{}\u{201d} ({}) \u{2192} \u{201c}{}\u{201d} ({})",
+                rule.avoided, rule.avoided_count, rule.house, rule.house_count
+            ),
+        )?;
+    }
+    if rules.len() > RULES_LISTED {
+        report.line(
+            "",
+            format_args!("  … and {} more", rules.len() - RULES_LISTED),
+        )?;
+    }
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! The usage of the word at a cursor (what a hover shows): how probable it is here, the
-//! corpus sentences that use it alike, the word the corpus prefers here, and any spelling,
-//! capitalisation or word choice the corpus writes instead.
+//! corpus sentences that use it alike, the word the corpus prefers here, and any rule it
+//! states, spelling, capitalisation or word choice it writes instead.
 
 use std::ops::Range;
 
@@ -30,6 +30,8 @@ pub struct WordUsage {
 #[derive(Clone, Debug)]
 pub struct VariantNote {
     pub kind: HintKind,
+    /// The written words it is about: the word, or the words of a stated rule ("log in").
+    pub written: String,
     pub house: String,
     pub written_count: u32,
     pub house_count: u32,
@@ -97,6 +99,23 @@ impl Assistant {
         if let Some(hint) = word_choice {
             variants.push(VariantNote {
                 kind: HintKind::WordChoice,
+                written: hint.written,
+                house: hint.preferred,
+                written_count: hint.written_count,
+                house_count: hint.preferred_count,
+                support: hint.support.into_iter().take(MAX_SUPPORT).collect(),
+            });
+        }
+        // A rule the corpus states about the words here ("log" in "log in").
+        let stated = editing::stated_rule_hints(&analysis.text, &refs, thresholds)
+            .into_iter()
+            .find(|hint| {
+                hint.bytes.start <= analysed.bytes.start && analysed.bytes.end <= hint.bytes.end
+            });
+        if let Some(hint) = stated {
+            variants.push(VariantNote {
+                kind: HintKind::StatedRule,
+                written: hint.written,
                 house: hint.preferred,
                 written_count: hint.written_count,
                 house_count: hint.preferred_count,
@@ -108,6 +127,7 @@ impl Assistant {
         {
             variants.push(VariantNote {
                 kind,
+                written: written.to_string(),
                 house,
                 written_count,
                 house_count,

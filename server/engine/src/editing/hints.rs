@@ -1,5 +1,7 @@
-//! Word-choice hints: words the team's corpus writes differently. Three kinds, each with
+//! Word-choice hints: words the team's corpus writes differently. Four kinds, each with
 //! the house word as the fix:
+//! - **stated rule**: the corpus states the choice in words ("Write select, not click or
+//!   tap", [`crate::stated_rules`]); found in the text as written, with no model check;
 //! - **spelling**: the corpus never writes the word, but often writes a spelling variant
 //!   of it ("organisation" → "organization", "cancelled" → "canceled");
 //! - **capitalisation**: the corpus writes the same letters in another case ("Github" →
@@ -25,9 +27,11 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
 
-use super::analysis::{BlockAnalysis, Candidate, WordAnalysis};
+use super::analysis::{BlockAnalysis, WordAnalysis};
 use super::usage::majority_word;
-use crate::evidence::{sentence_using, supporting_sentences, words_before, SupportingSentence};
+use crate::evidence::{
+    sentence_using, sentence_with_term, supporting_sentences, words_before, SupportingSentence,
+};
 use crate::knnlm::{self, CorpusIndex, KnnParams, KnnPrediction};
 use crate::lm::{log_sum_exp, Context, LmError};
 
@@ -88,6 +92,8 @@ impl Default for HintThresholds {
 /// Why the corpus would write another word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum HintKind {
+    /// The corpus states the house word in a rule ("Write sign in, not log in").
+    StatedRule,
     /// The corpus writes the word with other letters and never this way.
     Spelling,
     /// The corpus writes the same letters in another case.
@@ -98,7 +104,8 @@ pub enum HintKind {
 
 impl HintKind {
     /// Every kind, in the order the documentation lists them.
-    pub const ALL: [HintKind; 3] = [
+    pub const ALL: [HintKind; 4] = [
+        HintKind::StatedRule,
         HintKind::Spelling,
         HintKind::Capitalisation,
         HintKind::WordChoice,
@@ -106,6 +113,7 @@ impl HintKind {
 
     pub const fn name(self) -> &'static str {
         match self {
+            HintKind::StatedRule => "stated-rule",
             HintKind::Spelling => "spelling",
             HintKind::Capitalisation => "capitalisation",
             HintKind::WordChoice => "word-choice",
@@ -125,12 +133,8 @@ pub struct Hint {
     /// form for capitalisation).
     pub written_count: u32,
     pub preferred_count: u32,
-    /// The two words' first tokens given the text before them (the preferred word's is
-    /// `None` when it is not among the tokens the analysis kept).
-    pub written_candidate: Candidate,
-    pub preferred_candidate: Option<Candidate>,
     /// ln of p(sentence with the preferred word) / p(sentence as written), from the word
-    /// on, under kNN-LM and under the base model alone.
+    /// on, under kNN-LM and under the base model alone (0 for a stated rule: not checked).
     pub log_ratio: f32,
     pub lm_log_ratio: f32,
     /// Corpus sentences that use the preferred word, heaviest or first first.
@@ -156,17 +160,27 @@ impl Hint {
 }
 
 /// The hint in a sentence, for a diagnostic or a line of `precedent check`:
-/// "the corpus writes “sign” here (13 times; “log” 2 times)".
+/// "The corpus writes “sign” here (13 times; “log” 2 times)".
 pub fn hint_message(hint: &Hint) -> String {
     let times = |count: u32| match count {
         0 => "never".to_string(),
         1 => "once".to_string(),
         n => format!("{n} times"),
     };
+    if hint.kind == HintKind::StatedRule {
+        return format!(
+            "The corpus says to write \u{201c}{}\u{201d}, not \u{201c}{}\u{201d} (it writes \u{201c}{}\u{201d} {}; \u{201c}{}\u{201d} {})",
+            hint.preferred,
+            hint.written,
+            hint.preferred,
+            times(hint.preferred_count),
+            hint.written,
+            times(hint.written_count),
+        );
+    }
     let what = match hint.kind {
         HintKind::Spelling => "spells it",
-        HintKind::Capitalisation => "writes",
-        HintKind::WordChoice => "writes",
+        HintKind::StatedRule | HintKind::Capitalisation | HintKind::WordChoice => "writes",
     };
     let here = if hint.kind == HintKind::WordChoice {
         " here"
@@ -204,6 +218,8 @@ impl HintCandidate<'_> {
     /// corpus prefers it is what stage (1) established.)
     pub fn confirmed_by(&self, comparison: Comparison, thresholds: &HintThresholds) -> bool {
         let max_loss = match self.kind {
+            // The corpus states it in words ([`stated_rule_hints`] finds no candidates).
+            HintKind::StatedRule => return true,
             // Resting on the model, the house word must also mean the same there: the model
             // reads the sentence with it alike.
             HintKind::WordChoice if self.model_agrees => {
@@ -228,17 +244,10 @@ impl HintCandidate<'_> {
     pub fn into_hint(
         self,
         analysis: &BlockAnalysis,
-        params: &KnnParams,
         comparison: Comparison,
         max_support: usize,
-        preferred_token: Option<u32>,
     ) -> Hint {
         let word = self.word;
-        let preferred_candidate = preferred_token.and_then(|token| {
-            word.ranked(params)
-                .into_iter()
-                .find(|candidate| candidate.token == token)
-        });
         Hint {
             bytes: word.bytes.clone(),
             kind: self.kind,
@@ -246,8 +255,6 @@ impl HintCandidate<'_> {
             preferred: self.preferred,
             written_count: self.written_count,
             preferred_count: self.preferred_count,
-            written_candidate: word.written(params),
-            preferred_candidate,
             log_ratio: comparison.log_ratio,
             lm_log_ratio: comparison.lm_log_ratio,
             support: self.support.into_iter().take(max_support).collect(),
@@ -339,7 +346,6 @@ impl Vocabulary<'_> {
         variants
     }
 
-    /// Corpus sentences that write `form`, at most `max`.
     /// Up to `max` corpus sentences that write `form`, each sentence text once.
     fn examples(&self, form: &str, max: usize) -> Vec<SupportingSentence> {
         let mut distinct: Vec<SupportingSentence> = Vec::new();
@@ -359,6 +365,30 @@ impl Vocabulary<'_> {
             }
             if !distinct.iter().any(|s| s.sentence == sentence.sentence) {
                 distinct.push(sentence);
+            }
+        }
+        distinct
+    }
+
+    /// Up to `max` corpus sentences that write `term` (one word or several), each sentence
+    /// text once: among the sentences kept as examples of its first word.
+    fn term_examples(&self, term: &str, max: usize) -> Vec<SupportingSentence> {
+        let Some(first) = crate::lexicon::words(term).next() else {
+            return Vec::new();
+        };
+        let mut distinct: Vec<SupportingSentence> = Vec::new();
+        for corpus in self.corpora {
+            for (_, use_) in corpus.lexicon().forms_of(first) {
+                for &at in &use_.examples {
+                    let Some(sentence) = sentence_with_term(corpus, at, term) else {
+                        continue;
+                    };
+                    if distinct.len() < max
+                        && !distinct.iter().any(|s| s.sentence == sentence.sentence)
+                    {
+                        distinct.push(sentence);
+                    }
+                }
             }
         }
         distinct
@@ -441,6 +471,69 @@ pub fn house_variant(
         finding.preferred_count,
         support,
     ))
+}
+
+/// Stage (1) for the word choices the corpus states as rules ("Write sign in, not log in";
+/// [`crate::stated_rules`]): where the block writes a term a rule rules out, with the house
+/// term as the fix and the rule's sentence first in the evidence. No model check: the
+/// corpus says so in words. A rule holds while the corpus avoids the term elsewhere too (at
+/// most [`MAX_AVOIDED_COUNT`], and `min_count_ratio` times less often than the house term).
+/// The block's own rules ("Write canceled, not cancelled") are no hints.
+pub fn stated_rule_hints(
+    text: &str,
+    corpora: &[&CorpusIndex],
+    thresholds: &HintThresholds,
+) -> Vec<Hint> {
+    let vocabulary = Vocabulary { corpora };
+    let max_avoided = vocabulary.max_avoided_count();
+    let mut hints: Vec<Hint> = Vec::new();
+    for corpus in corpora {
+        for rule in corpus.stated_rules().rules() {
+            let avoided = rule.avoided_count <= max_avoided
+                && rule.house_count as f32
+                    >= thresholds.min_count_ratio * rule.avoided_count as f32;
+            if !avoided {
+                continue;
+            }
+            for bytes in rule.find_in(text) {
+                let taken = hints
+                    .iter()
+                    .any(|h| h.bytes.start < bytes.end && bytes.start < h.bytes.end);
+                if taken || ruled_out_here(text, bytes.start) {
+                    continue;
+                }
+                let written = &text[bytes.clone()];
+                let capitalised = |s: &str| s.chars().next().is_some_and(char::is_uppercase);
+                let preferred = if capitalised(written) && !capitalised(&rule.house) {
+                    capitalise_first(&rule.house)
+                } else {
+                    rule.house.clone()
+                };
+                let stated = sentence_with_term(corpus, rule.stated_in, &rule.house);
+                let mut support: Vec<SupportingSentence> = stated.into_iter().collect();
+                for example in vocabulary.term_examples(&rule.house, EXAMPLES) {
+                    if support.len() < EXAMPLES
+                        && !support.iter().any(|s| s.sentence == example.sentence)
+                    {
+                        support.push(example);
+                    }
+                }
+                hints.push(Hint {
+                    bytes,
+                    kind: HintKind::StatedRule,
+                    written: written.to_string(),
+                    preferred,
+                    written_count: rule.avoided_count,
+                    preferred_count: rule.house_count,
+                    log_ratio: 0.0,
+                    lm_log_ratio: 0.0,
+                    support,
+                });
+            }
+        }
+    }
+    hints.sort_by_key(|h| h.bytes.start);
+    hints
 }
 
 /// Corpus sentences kept as the evidence of a spelling or capitalisation candidate.
@@ -964,9 +1057,10 @@ pub fn word_choice_hints(
     failure.map_or(Ok(hints), Err)
 }
 
-/// The block's hints, in text order: stage (1), then `check(candidate)` (2) on each
-/// candidate, which gives its [`compare_words`] (computed, or remembered by a caller that
-/// caches them), or `None` to leave the candidate out.
+/// The block's hints, in text order: the stated rules' ([`stated_rule_hints`]), then stage
+/// (1) on the other words, and `check(candidate)` (2) on each candidate, which gives its
+/// [`compare_words`] (computed, or remembered by a caller that caches them), or `None` to
+/// leave the candidate out.
 pub fn checked_hints(
     analysis: &BlockAnalysis,
     corpora: &[&CorpusIndex],
@@ -980,7 +1074,15 @@ pub fn checked_hints(
     // of the house words that rest on the model agreeing, the one read most alike wins
     // ("utilizing" → "using", not "uses"). Any other hint is its word's first confirmed one.
     let mut open_similarity: Option<f32> = None;
+    let stated = stated_rule_hints(&analysis.text, corpora, thresholds);
     for candidate in hint_candidates(analysis, corpora, params, thresholds) {
+        let bytes = &candidate.word.bytes;
+        if stated
+            .iter()
+            .any(|h| h.bytes.start < bytes.end && bytes.start < h.bytes.end)
+        {
+            continue;
+        }
         let same_word = hints
             .last()
             .is_some_and(|h| h.bytes == candidate.word.bytes);
@@ -1013,9 +1115,10 @@ pub fn checked_hints(
         open_similarity = candidate
             .model_agrees
             .then_some(comparison.state_similarity);
-        let preferred_token = comparison.preferred_first_token;
-        hints.push(candidate.into_hint(analysis, params, comparison, max_support, preferred_token));
+        hints.push(candidate.into_hint(analysis, comparison, max_support));
     }
+    hints.extend(stated);
+    hints.sort_by_key(|h| h.bytes.start);
     hints
 }
 
@@ -1350,12 +1453,6 @@ mod tests {
 
     #[test]
     fn a_rejected_term_is_a_word_the_corpus_never_writes_in_any_case() {
-        let candidate = Candidate {
-            token: 0,
-            probability: 0.0,
-            lm_probability: 0.0,
-            knn_probability: 0.0,
-        };
         // (kind, written, how often the corpus writes it, house word, rejected)
         let cases = [
             (HintKind::WordChoice, "utilize", 0, "use", true),
@@ -1371,8 +1468,6 @@ mod tests {
                 preferred: preferred.to_string(),
                 written_count,
                 preferred_count: 40,
-                written_candidate: candidate,
-                preferred_candidate: None,
                 log_ratio: 0.0,
                 lm_log_ratio: 0.0,
                 support: Vec::new(),

@@ -352,6 +352,56 @@ fn a_word_choice_needs_the_house_word_in_three_corpus_sentences() {
 }
 
 #[test]
+fn a_rule_the_corpus_states_is_a_hint_on_the_words_it_rules_out() {
+    const RULE: &str = "Write sign in, not log in.";
+    const HOUSE: &str = "Sign in with your key. To sign in, open the council app.";
+    const WRITES_LOG_IN: &str = "Log in at the gate. We log in every Thursday. Log in twice.";
+    // (corpus paragraph, text, the hints: written → preferred)
+    type Case<'a> = (String, &'a str, &'a [(&'a str, &'a str)]);
+    let cases: &[Case] = &[
+        (
+            format!("{RULE} {HOUSE}"),
+            "If you cannot log in, ask the zebra council.",
+            &[("log in", "sign in")],
+        ),
+        (
+            format!("{RULE} {HOUSE}"),
+            "Log  in every Thursday.",
+            &[("Log  in", "Sign in")],
+        ),
+        // The rule itself, quoted in a text, is no hint.
+        (
+            format!("{RULE} {HOUSE}"),
+            "Our guide says: Write sign in, not log in.",
+            &[],
+        ),
+        // A corpus that writes the term elsewhere does not hold to its rule.
+        (
+            format!("{RULE} {HOUSE} {WRITES_LOG_IN}"),
+            "If you cannot log in, ask.",
+            &[],
+        ),
+    ];
+    for (paragraph, text, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let corpus = corpus_of(dir.path(), paragraph);
+        let hints = editing::stated_rule_hints(text, &[&corpus], &HintThresholds::default());
+        let found: Vec<(&str, &str)> = hints
+            .iter()
+            .map(|h| (&text[h.bytes.clone()], h.preferred.as_str()))
+            .collect();
+        assert_eq!(found, *expected, "{text} after {paragraph}");
+        for hint in &hints {
+            assert_eq!(hint.kind, HintKind::StatedRule);
+            // The rule's sentence first, the house term marked.
+            let first = &hint.support[0];
+            assert_eq!(first.sentence, RULE);
+            assert_eq!(&first.sentence[first.mark.clone()], "sign in");
+        }
+    }
+}
+
+#[test]
 fn a_substitution_check_reads_its_word_and_a_few_tokens_of_the_rest_of_its_sentence() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = corpus(dir.path());

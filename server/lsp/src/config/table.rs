@@ -350,8 +350,8 @@ pub const SETTINGS: &[Setting] = &[
             field: |s| &mut s.hints.docs_url,
         },
         doc: "Your team's page on each kind of hint, linked from the hint (LSP \
-              `codeDescription`; VS Code links the hint's code): `{kind}` becomes `spelling`, \
-              `capitalisation` or `word-choice`, e.g. `https://wiki.example.com/style#{kind}`. \
+              `codeDescription`; VS Code links the hint's code): `{kind}` becomes \
+              `stated-rule`, `spelling`, `capitalisation` or `word-choice`, e.g. `https://wiki.example.com/style#{kind}`. \
               Set it in `precedent.toml` for the whole team.",
     },
 ];

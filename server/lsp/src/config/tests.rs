@@ -276,7 +276,7 @@ const INVALID: &[(&str, &str)] = &[
     (r#"{"k": 0}"#, "k = 0 ignored: must be at least 1"),
     (
         r#"{"hints": {"docsUrl": "wiki/style#{kind}"}}"#,
-        r#"hints.docsUrl = "wiki/style#{kind}" ignored: "wiki/style#spelling" is not an absolute URI, like https://host/page (unexpected character at index 4)"#,
+        r#"hints.docsUrl = "wiki/style#{kind}" ignored: "wiki/style#stated-rule" is not an absolute URI, like https://host/page (unexpected character at index 4)"#,
     ),
     (
         r#"{"hints": {"docsUrl": "https://wiki.example.com/{rule}"}}"#,

@@ -7,7 +7,7 @@ use tower_lsp_server::ls_types::{
     TextEdit, WorkspaceEdit,
 };
 
-use super::diagnostics::{CODES, SOURCE};
+use super::diagnostics::{is_hint_code, SOURCE};
 use crate::protocol::{HintData, IgnoreArguments, IGNORE_HERE, IGNORE_IN_WORKSPACE};
 
 pub fn code_actions(params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
@@ -15,7 +15,7 @@ pub fn code_actions(params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
     for diagnostic in &params.context.diagnostics {
         let ours = diagnostic.source.as_deref() == Some(SOURCE)
             && matches!(&diagnostic.code,
-                Some(tower_lsp_server::ls_types::NumberOrString::String(code)) if CODES.contains(&code.as_str()));
+                Some(tower_lsp_server::ls_types::NumberOrString::String(code)) if is_hint_code(code));
         let Some(data) = diagnostic.data.clone().filter(|_| ours) else {
             continue;
         };

@@ -18,12 +18,10 @@ use crate::ignores::{sentence_fingerprint, Ignores};
 use crate::protocol::HintData;
 
 pub const SOURCE: &str = "precedent";
-/// The diagnostic code of each kind of hint ("spelling", "capitalisation", "word-choice").
-pub const CODES: [&str; 3] = [
-    HintKind::Spelling.name(),
-    HintKind::Capitalisation.name(),
-    HintKind::WordChoice.name(),
-];
+/// Whether `code` is the diagnostic code of a kind of hint ("spelling", "word-choice", …).
+pub fn is_hint_code(code: &str) -> bool {
+    HintKind::ALL.iter().any(|kind| kind.name() == code)
+}
 
 /// The hints of `snapshot`, or `None` if `cancelled` turned true on the way. `client_tags`:
 /// the diagnostic tags the client declares it supports (`tagSupport.valueSet`); no other is

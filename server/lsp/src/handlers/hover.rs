@@ -23,7 +23,7 @@ pub fn hover(request: &DocumentRequest, position: Position) -> Option<Hover> {
         assistant.word_usage(&snapshot.document, corpora, offset, &thresholds, is_current)?;
     let mut markdown = usage_markdown(&usage);
     for variant in &usage.variants {
-        markdown.push_str(&variant_markdown(&usage.written, variant));
+        markdown.push_str(&variant_markdown(variant));
     }
     Some(Hover {
         contents: HoverContents::Markup(MarkupContent {
@@ -43,19 +43,27 @@ fn times(count: u32) -> String {
     }
 }
 
-fn variant_markdown(written: &str, variant: &VariantNote) -> String {
-    let (what, here) = match variant.kind {
-        HintKind::Spelling => ("spells it", ""),
-        HintKind::Capitalisation => ("writes", ""),
-        HintKind::WordChoice => ("writes", " here"),
+fn variant_markdown(variant: &VariantNote) -> String {
+    let (house, written) = (escape(&variant.house), escape(&variant.written));
+    let mut out = match variant.kind {
+        HintKind::StatedRule => format!(
+            "\n**The corpus says to write *{house}*, not *{written}*** (*{house}* {}; *{written}* {}):\n\n",
+            times(variant.house_count),
+            times(variant.written_count)
+        ),
+        kind => {
+            let (what, here) = match kind {
+                HintKind::Spelling => ("spells it", ""),
+                HintKind::WordChoice => ("writes", " here"),
+                HintKind::Capitalisation | HintKind::StatedRule => ("writes", ""),
+            };
+            format!(
+                "\n**The corpus {what} *{house}*{here}** ({}; *{written}* {}):\n\n",
+                times(variant.house_count),
+                times(variant.written_count)
+            )
+        }
     };
-    let mut out = format!(
-        "\n**The corpus {what} *{}*{here}** ({}; *{}* {}):\n\n",
-        escape(&variant.house),
-        times(variant.house_count),
-        escape(written),
-        times(variant.written_count)
-    );
     for sentence in &variant.support {
         out.push_str(&evidence_markdown(sentence));
         out.push('\n');
