@@ -10,6 +10,8 @@ use std::collections::HashMap;
 
 use unicode_segmentation::UnicodeSegmentation;
 
+use crate::stated_rules;
+
 /// Corpus sentences kept per word form, to show as evidence of its use.
 const EXAMPLES_PER_FORM: usize = 3;
 
@@ -76,7 +78,7 @@ impl Lexicon {
     }
 
     fn add_sentence(&mut self, sentence: &str, at: SentenceRef) {
-        let avoided = avoided_span(sentence);
+        let avoided = stated_rules::avoided_span(sentence);
         let written = word_indices(sentence).filter(|(offset, _)| !avoided.contains(offset));
         for (position, (_, word)) in written.enumerate() {
             let form = self.forms.entry(word.to_string()).or_default();
@@ -181,86 +183,6 @@ impl Lexicon {
             .map(String::as_str)
             .collect()
     }
-}
-
-/// Where a sentence names words to avoid rather than use them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RuledOut {
-    /// Bytes of the marker: ", not", "rather than" or "instead of".
-    pub marker: std::ops::Range<usize>,
-    /// Bytes of the words it rules out, after the marker.
-    pub words: std::ops::Range<usize>,
-    /// The marker starts the sentence ("Avoid utilize; use use"): what the house writes
-    /// instead follows the words, not precedes the marker.
-    pub leads: bool,
-}
-
-/// What follows ", not" (to the end of the clause: "not click, tap or swipe"), "(not",
-/// "rather than" or "instead of" (to the next comma: "Instead of a semicolon, we use
-/// braces"), at the sentence's first such marker; or what follows "Avoid" or "Don't use" at
-/// the start of a sentence, to the next comma. A style guide's "Write select, not click or
-/// tap" writes "select" and mentions "click" and "tap": counted as written, they would look
-/// like house usage, and the corpus's own rule would hide the word it rules out.
-pub fn ruled_out(sentence: &str) -> Option<RuledOut> {
-    const CLAUSE_END: &[char] = &['.', ';', ':', '!', '?', '(', ')'];
-    const PHRASE_END: &[char] = &[',', '.', ';', ':', '!', '?', '(', ')'];
-    const MARKERS: &[(&str, &[char])] = &[
-        (", not ", CLAUSE_END),
-        (" (not ", CLAUSE_END),
-        (" rather than ", PHRASE_END),
-        (" instead of ", PHRASE_END),
-    ];
-    const LEADING: &[&str] = &[
-        "avoid ",
-        "don't use ",
-        "don\u{2019}t use ",
-        "do not use ",
-        "don't write ",
-        "don\u{2019}t write ",
-        "do not write ",
-        "don't say ",
-        "don\u{2019}t say ",
-        "do not say ",
-        "never use ",
-        "never write ",
-    ];
-    // ASCII lowercase keeps every byte offset.
-    let indent = sentence.len() - sentence.trim_start().len();
-    let head = sentence[indent..].to_ascii_lowercase();
-    if let Some(leading) = LEADING.iter().find(|l| head.starts_with(**l)) {
-        let start = indent + leading.len();
-        let end = sentence[start..]
-            .find(PHRASE_END)
-            .map_or(sentence.len(), |at| start + at);
-        return Some(RuledOut {
-            marker: indent..start - 1,
-            words: start..end,
-            leads: true,
-        });
-    }
-    // A space before the sentence finds a marker at its start too (shifting offsets by one).
-    let lower = format!(" {}", sentence.to_ascii_lowercase());
-    let (found, marker, ends) = MARKERS
-        .iter()
-        .filter_map(|(marker, ends)| Some((lower.find(marker)?, *marker, *ends)))
-        .min_by_key(|(found, _, _)| *found)?;
-    // `found` is the marker's leading space or comma in `lower`: byte found - 1 of the
-    // sentence, or before its start.
-    let start = found + marker.len() - 1;
-    let end = sentence[start..]
-        .find(ends)
-        .map_or(sentence.len(), |at| start + at);
-    Some(RuledOut {
-        marker: found.saturating_sub(1)..start,
-        words: start..end,
-        leads: false,
-    })
-}
-
-/// Bytes of a sentence that name words to avoid rather than use them ([`ruled_out`]), or
-/// an empty range.
-pub fn avoided_span(sentence: &str) -> std::ops::Range<usize> {
-    ruled_out(sentence).map_or(0..0, |ruled_out| ruled_out.words)
 }
 
 /// The words of a sentence as the lexicon counts them: Unicode words with a letter.
@@ -453,7 +375,11 @@ mod tests {
             ),
             (
                 "Avoid utilize, which says no more; use use.",
-                &[("utilize", 0), ("says", 1), ("use", 2)],
+                &[("utilize", 0), ("says", 0), ("use", 2)],
+            ),
+            (
+                "Don't use log in, login or log on.",
+                &[("use", 1), ("log", 0), ("login", 0), ("on", 0)],
             ),
             (
                 "Write sign in (not log in) everywhere.",

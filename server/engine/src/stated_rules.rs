@@ -20,6 +20,104 @@ const RULE_VERBS: &[&str] = &["write", "use", "say", "spell", "prefer", "type", 
 /// changes will be saved" is a matter of voice, not of words).
 const MAX_TERM_WORDS: usize = 3;
 
+/// Where a sentence names words to avoid rather than use them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuledOut {
+    /// Bytes of the marker: ", not", "(not", "rather than", "instead of", or a leading
+    /// "Avoid", "Don't use" ….
+    pub marker: Range<usize>,
+    /// Bytes of the words it rules out, after the marker.
+    pub words: Range<usize>,
+    /// The marker starts the sentence ("Avoid utilize; use use"): what the house writes
+    /// instead follows the words, not precedes the marker.
+    pub leads: bool,
+}
+
+/// What follows ", not" (to the end of the clause: "not click, tap or swipe"), "(not",
+/// "rather than" or "instead of" (to the next comma: "Instead of a semicolon, we use
+/// braces"), at the sentence's first such marker; or what follows "Avoid" or "Don't use" at
+/// the start of a sentence, to its end or to a verb of writing after a comma or semicolon
+/// ("Avoid utilize; use use"). A style guide's "Write select, not click or
+/// tap" writes "select" and mentions "click" and "tap": counted as written, they would look
+/// like house usage, and the corpus's own rule would hide the word it rules out.
+pub fn ruled_out(sentence: &str) -> Option<RuledOut> {
+    const CLAUSE_END: &[char] = &['.', ';', ':', '!', '?', '(', ')'];
+    const PHRASE_END: &[char] = &[',', '.', ';', ':', '!', '?', '(', ')'];
+    const MARKERS: &[(&str, &[char])] = &[
+        (", not ", CLAUSE_END),
+        (" (not ", CLAUSE_END),
+        (" rather than ", PHRASE_END),
+        (" instead of ", PHRASE_END),
+    ];
+    const LEADING: &[&str] = &[
+        "avoid ",
+        "don't use ",
+        "don\u{2019}t use ",
+        "do not use ",
+        "don't write ",
+        "don\u{2019}t write ",
+        "do not write ",
+        "don't say ",
+        "don\u{2019}t say ",
+        "do not say ",
+        "never use ",
+        "never write ",
+    ];
+    // ASCII lowercase keeps every byte offset.
+    let indent = sentence.len() - sentence.trim_start().len();
+    let head = sentence[indent..].to_ascii_lowercase();
+    if let Some(leading) = LEADING.iter().find(|l| head.starts_with(**l)) {
+        // To the clause end, or to where a verb of writing starts the house terms ("Avoid
+        // utilize, which says no more; use use").
+        let start = indent + leading.len();
+        let clause_end = sentence[start..]
+            .find(['.', '!', '?', '(', ')'])
+            .map_or(sentence.len(), |at| start + at);
+        let end = sentence[start..clause_end]
+            .match_indices([',', ';', ':'])
+            .map(|(at, _)| start + at)
+            .find(|&at| starts_with_rule_verb(&sentence[at + 1..]))
+            .unwrap_or(clause_end);
+        return Some(RuledOut {
+            marker: indent..start - 1,
+            words: start..end,
+            leads: true,
+        });
+    }
+    // A space before the sentence finds a marker at its start too (shifting offsets by one).
+    let lower = format!(" {}", sentence.to_ascii_lowercase());
+    let (found, marker, ends) = MARKERS
+        .iter()
+        .filter_map(|(marker, ends)| Some((lower.find(marker)?, *marker, *ends)))
+        .min_by_key(|(found, _, _)| *found)?;
+    // `found` is the marker's leading space or comma in `lower`: byte found - 1 of the
+    // sentence, or before its start.
+    let start = found + marker.len() - 1;
+    let end = sentence[start..]
+        .find(ends)
+        .map_or(sentence.len(), |at| start + at);
+    Some(RuledOut {
+        marker: found.saturating_sub(1)..start,
+        words: start..end,
+        leads: false,
+    })
+}
+
+/// Bytes of a sentence that name words to avoid rather than use them ([`ruled_out`]), or
+/// an empty range.
+pub fn avoided_span(sentence: &str) -> Range<usize> {
+    ruled_out(sentence).map_or(0..0, |ruled_out| ruled_out.words)
+}
+
+/// Whether `text` starts with a verb of writing and a word after it ("; use use").
+fn starts_with_rule_verb(text: &str) -> bool {
+    let text = text.trim_start_matches(|c: char| {
+        c.is_whitespace() || matches!(c, '-' | '\u{2013}' | '\u{2014}')
+    });
+    text.split_once(char::is_whitespace)
+        .is_some_and(|(verb, _)| RULE_VERBS.contains(&verb.to_lowercase().as_str()))
+}
+
 /// One stated word choice.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StatedRule {
@@ -78,8 +176,13 @@ impl StatedRules {
         I: Iterator<Item = (SentenceRef, &'a str)>,
     {
         let mut rules: Vec<StatedRule> = Vec::new();
+        let mut previous: Option<(SentenceRef, &str)> = None;
         for (at, sentence) in sentences() {
-            for (avoided, house) in rules_stated_in(sentence) {
+            let before = previous
+                .filter(|(p, _)| p.document == at.document && p.sentence + 1 == at.sentence)
+                .map(|(_, text)| text);
+            previous = Some((at, sentence));
+            for (avoided, house) in rules_stated_in(sentence, before) {
                 if rules
                     .iter()
                     .any(|r| r.avoided == avoided && r.house == house)
@@ -110,7 +213,7 @@ impl StatedRules {
             .map(|(term, case)| ((term.clone(), *case), Phrase::new(term, *case)))
             .collect();
         for (_, sentence) in sentences() {
-            let avoided = lexicon::avoided_span(sentence);
+            let avoided = avoided_span(sentence);
             let words: Vec<(usize, &str)> = lexicon::word_indices(sentence)
                 .filter(|(offset, _)| !avoided.contains(offset))
                 .collect();
@@ -136,33 +239,40 @@ impl StatedRules {
 /// The word choices one sentence states, as (avoided, house) pairs: "Write sign in and sign
 /// out, not log in, login or log out." gives ("log in", "sign in"), ("login", "sign in") and
 /// ("log out", "sign out"). Each avoided term is paired with the house term it ends most
-/// like.
-pub fn rules_stated_in(sentence: &str) -> Vec<(String, String)> {
-    let Some(ruled_out) = lexicon::ruled_out(sentence) else {
+/// like. A sentence that only rules terms out ("Don't use log in or login.") takes the house
+/// terms from the sentence before it when that one only names them ("Use sign in.").
+pub fn rules_stated_in(sentence: &str, previous: Option<&str>) -> Vec<(String, String)> {
+    let Some(ruled_out) = ruled_out(sentence) else {
         return Vec::new();
     };
-    // "Write select, not click": the verb and the house terms come before the marker.
-    // "Avoid utilize; use use instead": after the avoided terms.
-    let with_verb = if ruled_out.leads {
+    let (houses, avoided) = if ruled_out.leads {
+        // "Avoid utilize; use use instead": the house terms after the avoided ones.
         let after = sentence[ruled_out.words.end..].trim_start_matches(|c: char| {
             c.is_whitespace() || matches!(c, ',' | ';' | ':' | '-' | '\u{2013}' | '\u{2014}')
         });
         let clause = &after[..after.find(['.', ';', '!', '?', '(']).unwrap_or(after.len())];
-        strip_suffix_ignoring_case(clause.trim_end(), " instead")
+        let with_verb = strip_suffix_ignoring_case(clause.trim_end(), " instead");
+        match house_terms(with_verb) {
+            Some(houses) => (houses, terms(&sentence[ruled_out.words])),
+            // "Use sign in. Don't use log in, login or log on."
+            None => {
+                let previous = previous.map(|p| p.trim().trim_end_matches(['.', '!']));
+                match (
+                    previous.and_then(house_terms),
+                    only_terms(&sentence[ruled_out.words]),
+                ) {
+                    (Some(houses), Some(avoided)) => (houses, avoided),
+                    _ => return Vec::new(),
+                }
+            }
+        }
     } else {
-        sentence[..ruled_out.marker.start].trim_start()
+        // "Write select, not click": the house terms before the marker.
+        let Some(houses) = house_terms(sentence[..ruled_out.marker.start].trim_start()) else {
+            return Vec::new();
+        };
+        (houses, terms(&sentence[ruled_out.words]))
     };
-    let Some((verb, house_part)) = with_verb.split_once(char::is_whitespace) else {
-        return Vec::new();
-    };
-    if !RULE_VERBS.contains(&verb.to_lowercase().as_str()) {
-        return Vec::new();
-    }
-    let houses = terms(house_part);
-    let avoided = terms(&sentence[ruled_out.words]);
-    if houses.is_empty() {
-        return Vec::new();
-    }
     avoided
         .into_iter()
         .filter_map(|avoided| {
@@ -175,11 +285,31 @@ pub fn rules_stated_in(sentence: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The terms after a verb of writing ("Write sign in and sign out"), if any.
+fn house_terms(with_verb: &str) -> Option<Vec<String>> {
+    let (verb, part) = with_verb.split_once(char::is_whitespace)?;
+    if !RULE_VERBS.contains(&verb.to_lowercase().as_str()) {
+        return None;
+    }
+    Some(terms(part)).filter(|houses| !houses.is_empty())
+}
+
 /// The terms of one side of a rule: the quoted ones if any are quoted ("Write "OK", not
 /// "okay""), else the items of a list ("log in, login or log out"). A term longer than
 /// [`MAX_TERM_WORDS`] words, with a word that does not start with a letter ("--release"), or
 /// with other characters than letters, spaces, hyphens, apostrophes and dots, is none.
 fn terms(part: &str) -> Vec<String> {
+    items(part).into_iter().flatten().collect()
+}
+
+/// [`terms`], or `None` if any item of the list is no term: a sentence that is nothing but
+/// a rule's terms ("Use sign in.").
+fn only_terms(part: &str) -> Option<Vec<String>> {
+    items(part).into_iter().collect::<Option<Vec<_>>>()
+}
+
+/// Each item of [`terms`], or `None` for one that is no term.
+fn items(part: &str) -> Vec<Option<String>> {
     const QUOTES: &[char] = &['"', '\u{201c}', '\u{201d}', '`'];
     let items: Vec<&str> = if part.contains(QUOTES) {
         part.split(QUOTES).skip(1).step_by(2).collect()
@@ -202,15 +332,16 @@ fn terms(part: &str) -> Vec<String> {
                 .unwrap_or(item);
             item.split_whitespace().collect::<Vec<_>>().join(" ")
         })
-        .filter(|item| {
-            let words = lexicon::words(item).count();
-            (1..=MAX_TERM_WORDS).contains(&words)
+        .map(|item| {
+            let words = lexicon::words(&item).count();
+            let is_term = (1..=MAX_TERM_WORDS).contains(&words)
                 && item
                     .split(' ')
                     .all(|word| word.starts_with(char::is_alphabetic))
                 && item
                     .chars()
-                    .all(|c| c.is_alphabetic() || matches!(c, ' ' | '-' | '\'' | '\u{2019}' | '.'))
+                    .all(|c| c.is_alphabetic() || matches!(c, ' ' | '-' | '\'' | '\u{2019}' | '.'));
+            is_term.then_some(item)
         })
         .collect()
 }
@@ -320,12 +451,47 @@ mod tests {
             ("This does not change the file.", &[]),
         ];
         for (sentence, expected) in cases {
-            let found = rules_stated_in(sentence);
+            let found = rules_stated_in(sentence, None);
             let found: Vec<(&str, &str)> = found
                 .iter()
                 .map(|(a, h)| (a.as_str(), h.as_str()))
                 .collect();
             assert_eq!(found, *expected, "{sentence}");
+        }
+    }
+
+    #[test]
+    fn a_sentence_that_only_rules_terms_out_takes_the_house_terms_from_the_one_before() {
+        // (sentence before, sentence, the (avoided, house) pairs stated)
+        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+        let cases: &[Case] = &[
+            (
+                "Use sign in.",
+                "Don't use log in, login or log on.",
+                &[
+                    ("log in", "sign in"),
+                    ("login", "sign in"),
+                    ("log on", "sign in"),
+                ],
+            ),
+            (
+                "Use \"email\".",
+                "Avoid \"e-mail\".",
+                &[("e-mail", "email")],
+            ),
+            // The sentence before must only name the house terms.
+            ("Use the search bar to find a boat.", "Avoid the menu.", &[]),
+            ("Sign in with your key.", "Don't use log in.", &[]),
+            // And the sentence must only name the terms it rules out.
+            ("Use sign in.", "Avoid log in when you can.", &[]),
+        ];
+        for (before, sentence, expected) in cases {
+            let found = rules_stated_in(sentence, Some(before));
+            let found: Vec<(&str, &str)> = found
+                .iter()
+                .map(|(a, h)| (a.as_str(), h.as_str()))
+                .collect();
+            assert_eq!(found, *expected, "{before} {sentence}");
         }
     }
 

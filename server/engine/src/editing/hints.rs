@@ -993,11 +993,11 @@ fn lm_preference(word: &WordAnalysis, token: u32) -> f32 {
 
 /// Whether the word at byte `offset` is named as a word to avoid, not used: "Write canceled,
 /// not cancelled" is a style rule, as the lexicon reads it in the corpus
-/// ([`crate::lexicon::avoided_span`]).
+/// ([`crate::stated_rules::avoided_span`]).
 fn ruled_out_here(text: &str, offset: usize) -> bool {
     let start = sentence_start(text, offset);
     let sentence = &text[start..offset + sentence_end(&text[offset..])];
-    crate::lexicon::avoided_span(sentence).contains(&(offset - start))
+    crate::stated_rules::avoided_span(sentence).contains(&(offset - start))
 }
 
 /// Whether the word at byte `offset` is its sentence's first.
