@@ -252,13 +252,13 @@ pub fn rules_stated_in(sentence: &str, previous: Option<&str>) -> Vec<(String, S
         });
         let clause = &after[..after.find(['.', ';', '!', '?', '(']).unwrap_or(after.len())];
         let with_verb = strip_suffix_ignoring_case(clause.trim_end(), " instead");
-        match house_terms(with_verb) {
+        match house_terms(with_verb, false) {
             Some(houses) => (houses, terms(&sentence[ruled_out.words])),
             // "Use sign in. Don't use log in, login or log on."
             None => {
                 let previous = previous.map(|p| p.trim().trim_end_matches(['.', '!']));
                 match (
-                    previous.and_then(house_terms),
+                    previous.and_then(|previous| house_terms(previous, true)),
                     only_terms(&sentence[ruled_out.words]),
                 ) {
                     (Some(houses), Some(avoided)) => (houses, avoided),
@@ -268,7 +268,8 @@ pub fn rules_stated_in(sentence: &str, previous: Option<&str>) -> Vec<(String, S
         }
     } else {
         // "Write select, not click": the house terms before the marker.
-        let Some(houses) = house_terms(sentence[..ruled_out.marker.start].trim_start()) else {
+        let Some(houses) = house_terms(sentence[..ruled_out.marker.start].trim_start(), false)
+        else {
             return Vec::new();
         };
         (houses, terms(&sentence[ruled_out.words]))
@@ -285,13 +286,24 @@ pub fn rules_stated_in(sentence: &str, previous: Option<&str>) -> Vec<(String, S
         .collect()
 }
 
-/// The terms after a verb of writing ("Write sign in and sign out"), if any.
-fn house_terms(with_verb: &str) -> Option<Vec<String>> {
+/// The terms after a verb of writing ("Write sign in and sign out"), if any. `only`: the
+/// text names nothing else ("Use sign in.", not "Use the menu to sign in.").
+fn house_terms(with_verb: &str, only: bool) -> Option<Vec<String>> {
     let (verb, part) = with_verb.split_once(char::is_whitespace)?;
     if !RULE_VERBS.contains(&verb.to_lowercase().as_str()) {
         return None;
     }
-    Some(terms(part)).filter(|houses| !houses.is_empty())
+    // "Spell it canceled", "Write it as e-mail".
+    let part = ["it as ", "it "]
+        .iter()
+        .find_map(|it| {
+            part.get(..it.len())
+                .filter(|head| head.eq_ignore_ascii_case(it))
+                .map(|_| &part[it.len()..])
+        })
+        .unwrap_or(part);
+    let houses = if only { only_terms(part)? } else { terms(part) };
+    Some(houses).filter(|houses| !houses.is_empty())
 }
 
 /// The terms of one side of a rule: the quoted ones if any are quoted ("Write "OK", not
@@ -299,28 +311,56 @@ fn house_terms(with_verb: &str) -> Option<Vec<String>> {
 /// [`MAX_TERM_WORDS`] words, with a word that does not start with a letter ("--release"), or
 /// with other characters than letters, spaces, hyphens, apostrophes and dots, is none.
 fn terms(part: &str) -> Vec<String> {
-    items(part).into_iter().flatten().collect()
+    listed(part).items.into_iter().flatten().collect()
 }
 
-/// [`terms`], or `None` if any item of the list is no term: a sentence that is nothing but
-/// a rule's terms ("Use sign in.").
+/// [`terms`], or `None` unless the text is nothing but terms ("log in, login or log on",
+/// not "log in when you can" nor ""please" in instructions").
 fn only_terms(part: &str) -> Option<Vec<String>> {
-    items(part).into_iter().collect::<Option<Vec<_>>>()
+    let listed = listed(part);
+    if listed.more {
+        return None;
+    }
+    listed.items.into_iter().collect()
 }
 
-/// Each item of [`terms`], or `None` for one that is no term.
-fn items(part: &str) -> Vec<Option<String>> {
+/// The items of one side of a rule.
+struct Listed {
+    /// Each item, or `None` for one that is no term.
+    items: Vec<Option<String>>,
+    /// The text says more than the items (a remark after the list, words between quotes).
+    more: bool,
+}
+
+fn listed(part: &str) -> Listed {
     const QUOTES: &[char] = &['"', '\u{201c}', '\u{201d}', '`'];
-    let items: Vec<&str> = if part.contains(QUOTES) {
-        part.split(QUOTES).skip(1).step_by(2).collect()
+    const CONJUNCTIONS: &[&str] = &["or", "and", "nor"];
+    let (items, more): (Vec<&str>, bool) = if part.contains(QUOTES) {
+        let between = part.split(QUOTES).step_by(2);
+        let more = between
+            .flat_map(lexicon::words)
+            .any(|word| !CONJUNCTIONS.contains(&word.to_lowercase().as_str()));
+        (part.split(QUOTES).skip(1).step_by(2).collect(), more)
     } else {
-        part.split(',')
+        // A list goes on to its last part with a conjunction: "log in, login or log out",
+        // but "log in, when you can" is one term and a remark.
+        let parts: Vec<&str> = part.split(',').collect();
+        let has_conjunction = |part: &&str| {
+            lexicon::words(part).any(|word| CONJUNCTIONS.contains(&word.to_lowercase().as_str()))
+        };
+        let listed = parts
+            .iter()
+            .rposition(has_conjunction)
+            .map_or(1, |last| last + 1);
+        let items = parts[..listed]
+            .iter()
             .flat_map(|item| item.split(" or "))
             .flat_map(|item| item.split(" and "))
             .flat_map(|item| item.split(" nor "))
-            .collect()
+            .collect();
+        (items, listed < parts.len())
     };
-    items
+    let items = items
         .into_iter()
         .map(|item| {
             let item = item.trim().trim_matches(|c: char| {
@@ -343,7 +383,8 @@ fn items(part: &str) -> Vec<Option<String>> {
                     .all(|c| c.is_alphabetic() || matches!(c, ' ' | '-' | '\'' | '\u{2019}' | '.'));
             is_term.then_some(item)
         })
-        .collect()
+        .collect();
+    Listed { items, more }
 }
 
 fn strip_suffix_ignoring_case<'a>(text: &'a str, suffix: &str) -> &'a str {
@@ -434,6 +475,10 @@ mod tests {
             ("Write GitHub, not Github.", &[("Github", "GitHub")]),
             ("Prefer use instead of utilize, which says no more.", &[("utilize", "use")]),
             ("Avoid \"utilize\"; use \"use\" instead.", &[("utilize", "use")]),
+            // A remark after the list is no term.
+            ("Use sign in, not log in, when you can.", &[("log in", "sign in")]),
+            ("Write select, not click, tap, or swipe, in every guide.", &[("click", "select"), ("tap", "select"), ("swipe", "select")]),
+            ("Spell it canceled (not cancelled).", &[("cancelled", "canceled")]),
             ("Don't write login or log-in, write sign in.", &[("login", "sign in"), ("log-in", "sign in")]),
             ("Write sign in (not log in) on every page.", &[("log in", "sign in")]),
             // Avoiding is no rule without the word to write instead.
@@ -484,6 +529,16 @@ mod tests {
             ("Sign in with your key.", "Don't use log in.", &[]),
             // And the sentence must only name the terms it rules out.
             ("Use sign in.", "Avoid log in when you can.", &[]),
+            (
+                "Say \"hold\" instead of \"reservation\".",
+                "Avoid \"please\" in instructions.",
+                &[],
+            ),
+            (
+                "Use \"checkout\" as a noun.",
+                "Don't use \"check-out\".",
+                &[],
+            ),
         ];
         for (before, sentence, expected) in cases {
             let found = rules_stated_in(sentence, Some(before));
