@@ -425,6 +425,22 @@ def test_a_team_file_links_each_hint_to_its_page_and_strikes_out_words_the_corpu
         client.close()
 
 
+def test_the_demo_shows_suggestions_and_the_hints_of_a_page_that_breaks_the_house_style(
+        precedent_bin, default_model, tmp_path):
+    """`precedent demo` (the README's first command), on the model already installed: it
+    indexes the built-in sample, suggests, then checks a new page as `precedent check` does."""
+    env = dict(os.environ, PRECEDENT_HOME=str(tmp_path / "home"))
+    run = subprocess.run([precedent_bin, "--model", default_model, "demo"], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    page = tmp_path / "home" / "demo" / "sharing.md"
+    assert page.read_text() == HOUSE_STYLE_VIOLATIONS
+    hints = [line for line in run.stdout.splitlines() if line.startswith(f"{page}:")]
+    assert [line.split(": ", 1)[1].split(" [")[0] for line in hints] == [
+        f"{written} \u2192 {preferred}" for written, preferred in HOUSE_STYLE_FIXES], run.stdout
+    assert f"precedent check --index {tmp_path / 'home' / 'demo' / 'demo.index'} {page}" in run.stdout
+
+
 def test_check_exits_1_on_violations_and_0_on_the_corpus_itself(
         precedent_bin, default_model, demo_index, tmp_path):
     """`precedent check` for CI: the editor's hints as file:line:col lines, exit codes as vale's."""

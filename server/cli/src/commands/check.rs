@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use precedent_engine::assist::{Assistant, HintOptions, IndexNews, OpenDocument};
+use precedent_engine::assist::{Assistant, HintOptions, IndexNews, OpenDocument, PlacedHint};
 use precedent_engine::corpus;
 use precedent_engine::editing::{self, HintThresholds};
 use precedent_lsp::config::{self, Layer, Settings};
@@ -140,17 +140,7 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
             let docs_url = settings.hints.docs_url.as_ref();
             let docs_url = docs_url.and_then(|docs| docs.href(hint.kind));
             match args.format {
-                OutputFormat::Text => bar.suspend(|| {
-                    println!(
-                        "{path}:{}:{}: {} \u{2192} {} [{}] {}",
-                        placed.position.line,
-                        placed.position.column,
-                        hint.written,
-                        hint.preferred,
-                        hint.kind.name(),
-                        editing::hint_message(hint),
-                    )
-                }),
+                OutputFormat::Text => bar.suspend(|| println!("{}", hint_line(&path, &placed))),
                 OutputFormat::Json => report.push(json!({
                     "path": path.to_string(),
                     "line": placed.position.line,
@@ -190,6 +180,20 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
         return Err(HintsFound(found).into());
     }
     Ok(())
+}
+
+/// One hint as a line: "FILE:LINE:COLUMN: written → house word [kind] message".
+pub fn hint_line(path: &impl std::fmt::Display, placed: &PlacedHint) -> String {
+    let hint = &placed.hint;
+    format!(
+        "{path}:{}:{}: {} \u{2192} {} [{}] {}",
+        placed.position.line,
+        placed.position.column,
+        hint.written,
+        hint.preferred,
+        hint.kind.name(),
+        editing::hint_message(hint),
+    )
 }
 
 /// The settings of the current directory's `precedent.toml`, or the defaults.

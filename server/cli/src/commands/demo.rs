@@ -8,8 +8,11 @@ use precedent_engine::indexer::{self, IndexOptions};
 use precedent_engine::paths::DataDir;
 
 use super::setup;
-use precedent_engine::assist::Assistant;
+use precedent_engine::assist::{Assistant, Corpora, HintOptions, OpenDocument};
+use precedent_engine::corpus::Format;
+use precedent_engine::editing::HintThresholds;
 
+use super::check;
 use super::suggest::{self, KnnArgs};
 use crate::options::GlobalOptions;
 
@@ -18,6 +21,8 @@ use crate::options::GlobalOptions;
 /// The sample corpus is three short documents of a made-up product's house style (it says
 /// "select", never "click"; "sign in", never "log in"). For each sample sentence the demo
 /// prints the base model's next words, then the kNN-LM's, with the corpus sentences behind them.
+/// Then it checks a new paragraph that breaks the house style, as the editor and
+/// `precedent check` do, and prints its hints.
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -43,6 +48,14 @@ const SAMPLE_CORPUS: &[(&str, &str)] = &[
         include_str!("../../demo/house-style/release-notes.md"),
     ),
 ];
+
+/// A new page that breaks the five rules of the sample's writing guide.
+const SAMPLE_PAGE: &str = "# Sharing reports\n\n\
+Lumen makes it easy to share your work with your team. This guide explains how to share a \
+report.\n\n\
+To share a report, click the report in the sidebar, and then click **Share**. If you can't \
+log in, ask your dashboard administrator to check your account. Your organisation can see \
+every shared report. Shares that you cancelled stay in the trash for thirty days.\n";
 
 const SAMPLE_TEXTS: &[&str] = &[
     "To rename a report, right-click the report in the sidebar and",
@@ -96,6 +109,54 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
         print!("{}", suggest::render(text, &suggestions));
         println!();
     }
+    if args.corpus.is_none() && args.texts.is_empty() {
+        show_hints(
+            &assistant,
+            &corpora,
+            &demo_dir.join("sharing.md"),
+            &index_path,
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes [`SAMPLE_PAGE`] to `page` and prints its hints, as `precedent check` would.
+fn show_hints(
+    assistant: &Assistant,
+    corpora: &Corpora,
+    page: &Path,
+    index_path: &Path,
+) -> anyhow::Result<()> {
+    std::fs::write(page, SAMPLE_PAGE)
+        .with_context(|| format!("cannot write {}", page.display()))?;
+    let document = OpenDocument::new(
+        page.display().to_string(),
+        page.to_path_buf(),
+        Format::Markdown,
+        0,
+        SAMPLE_PAGE.to_string(),
+        None,
+    );
+    let options = HintOptions {
+        thresholds: HintThresholds::default(),
+        max_per_document: usize::MAX,
+    };
+    let hints = assistant
+        .document_hints(&document, corpora, &options, &|_, _| false, &|| false)
+        .context("the model failed on the sample page (see the log)")?;
+    println!("House-style hints on a new page, {}:\n", page.display());
+    for line in SAMPLE_PAGE.lines().filter(|line| !line.is_empty()) {
+        println!("    {line}");
+    }
+    println!();
+    for placed in &hints {
+        println!("{}", check::hint_line(&page.display(), placed));
+    }
+    println!(
+        "\nThe same in CI: precedent check --index {} {}",
+        index_path.display(),
+        page.display()
+    );
     Ok(())
 }
 
