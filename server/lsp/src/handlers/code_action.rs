@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use tower_lsp_server::ls_types::{
     CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams, Command, Diagnostic,
-    TextEdit, WorkspaceEdit,
+    Position, Range, TextEdit, WorkspaceEdit,
 };
 
 use super::diagnostics::{is_hint_code, SOURCE};
@@ -12,7 +12,15 @@ use crate::protocol::{HintData, IgnoreArguments, IGNORE_HERE, IGNORE_IN_WORKSPAC
 
 pub fn code_actions(params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
     let mut actions = Vec::new();
-    for diagnostic in &params.context.diagnostics {
+    // Only the hints at the requested range: a client may send every diagnostic of the
+    // line (Neovim does), and a writer on "log" wants the fix of "log in", not a menu of
+    // the line's.
+    let at_range = params
+        .context
+        .diagnostics
+        .iter()
+        .filter(|d| overlaps(&d.range, &params.range));
+    for diagnostic in at_range {
         let ours = diagnostic.source.as_deref() == Some(SOURCE)
             && matches!(&diagnostic.code,
                 Some(tower_lsp_server::ls_types::NumberOrString::String(code)) if is_hint_code(code));
@@ -82,6 +90,13 @@ pub fn code_actions(params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
     actions
 }
 
+/// Whether two ranges share a position (touching counts: a cursor right after a word is
+/// on it).
+fn overlaps(a: &Range, b: &Range) -> bool {
+    let before = |x: &Position, y: &Position| (x.line, x.character) < (y.line, y.character);
+    !before(&a.end, &b.start) && !before(&b.end, &a.start)
+}
+
 fn action(
     title: String,
     diagnostic: &Diagnostic,
@@ -118,6 +133,39 @@ pub fn match_case(written: &str, preferred: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_hints_at_the_requested_range_get_actions() {
+        let at = |line, start, end| Range {
+            start: Position::new(line, start),
+            end: Position::new(line, end),
+        };
+        // (a hint's range, the requested range, overlapping)
+        let cases = [
+            (at(4, 13, 19), at(4, 14, 14), true),
+            (at(4, 13, 19), at(4, 19, 19), true),
+            (at(4, 13, 19), at(4, 13, 13), true),
+            (at(4, 13, 19), at(4, 28, 28), false),
+            (at(4, 13, 19), at(3, 0, 80), false),
+            (at(4, 13, 19), at(0, 0, 9), false),
+            // A selection over several lines.
+            (
+                at(4, 13, 19),
+                Range {
+                    start: Position::new(0, 0),
+                    end: Position::new(4, 14),
+                },
+                true,
+            ),
+        ];
+        for (hint, requested, expected) in cases {
+            assert_eq!(
+                overlaps(&hint, &requested),
+                expected,
+                "{hint:?} {requested:?}"
+            );
+        }
+    }
 
     #[test]
     fn replacements_keep_the_capital() {
