@@ -372,10 +372,13 @@ impl Vocabulary<'_> {
 
     /// Up to `max` corpus sentences that write `term` (one word or several), each sentence
     /// text once: among the sentences kept as examples of its first word.
+    /// A heading that is only the term ("Sign in") shows nothing of its use: a sentence
+    /// has at least two words more.
     fn term_examples(&self, term: &str, max: usize) -> Vec<SupportingSentence> {
         let Some(first) = crate::lexicon::words(term).next() else {
             return Vec::new();
         };
+        let min_words = crate::lexicon::words(term).count() + 2;
         let mut distinct: Vec<SupportingSentence> = Vec::new();
         for corpus in self.corpora {
             for (_, use_) in corpus.lexicon().forms_of(first) {
@@ -383,7 +386,9 @@ impl Vocabulary<'_> {
                     let Some(sentence) = sentence_with_term(corpus, at, term) else {
                         continue;
                     };
-                    if distinct.len() < max
+                    let words = crate::lexicon::words(&sentence.sentence).count();
+                    if words >= min_words
+                        && distinct.len() < max
                         && !distinct.iter().any(|s| s.sentence == sentence.sentence)
                     {
                         distinct.push(sentence);
