@@ -267,9 +267,16 @@ pub fn rules_stated_in(sentence: &str, previous: Option<&str>) -> Vec<(String, S
             }
         }
     } else {
-        // "Write select, not click": the house terms before the marker.
-        let Some(houses) = house_terms(sentence[..ruled_out.marker.start].trim_start(), false)
-        else {
+        // "Write select, not click": the house terms before the marker. Without a verb,
+        // only quoted terms, as in a word list ("\"sign in\" (not \"log in\")"): "Yes, not
+        // really" is no rule.
+        let before = sentence[..ruled_out.marker.start].trim_start();
+        let quoted_only = || {
+            Some(before)
+                .filter(|b| b.contains(QUOTES))
+                .and_then(only_terms)
+        };
+        let Some(houses) = house_terms(before, false).or_else(quoted_only) else {
             return Vec::new();
         };
         (houses, terms(&sentence[ruled_out.words]))
@@ -332,8 +339,10 @@ struct Listed {
     more: bool,
 }
 
+/// Quotation marks around a term.
+const QUOTES: &[char] = &['"', '\u{201c}', '\u{201d}', '`'];
+
 fn listed(part: &str) -> Listed {
-    const QUOTES: &[char] = &['"', '\u{201c}', '\u{201d}', '`'];
     const CONJUNCTIONS: &[&str] = &["or", "and", "nor"];
     let (items, more): (Vec<&str>, bool) = if part.contains(QUOTES) {
         let between = part.split(QUOTES).step_by(2);
@@ -494,6 +503,10 @@ mod tests {
             ),
             ("Use `cargo build --release`, not `rustc`.", &[]),
             ("This does not change the file.", &[]),
+            // A word list: quoted terms need no verb.
+            ("\"sign in\" (not \"log in\")", &[("log in", "sign in")]),
+            ("\u{201c}email\u{201d}, not \u{201c}e-mail\u{201d}.", &[("e-mail", "email")]),
+            ("Yes, not really.", &[]),
         ];
         for (sentence, expected) in cases {
             let found = rules_stated_in(sentence, None);
