@@ -378,6 +378,30 @@ def test_completion_lists_the_house_word_first_where_the_corpus_agrees(
         client.close()
 
 
+def test_completion_lists_a_word_the_style_guide_rules_out_last_and_struck_through(
+        precedent_bin, default_model, demo_index, workspace, tmp_path):
+    """The demo's guide says "Write select, not click or tap": typing "cl", "click" is still
+    offered (the writer may mean it), after every other word, tagged Deprecated, with the
+    house word in its detail."""
+    client = start_on_demo(precedent_bin, default_model, demo_index, workspace, tmp_path)
+    try:
+        head = "# Sharing reports\n\nLumen makes it easy to share your work with your team.\n\n"
+        for number, (paragraph, ruled_out, house) in enumerate([
+                ("To share a report, cl", "click", "select"),
+                ("Go to your da", "dashboard", "workspace")]):
+            uri = client.open(workspace / f"ruled{number}.md", head + paragraph)
+            items = client.request("textDocument/completion", {
+                "textDocument": {"uri": uri},
+                "position": {"line": 4, "character": len(paragraph)}})["items"]
+            labels = [item["label"] for item in items]
+            assert labels[-1] == ruled_out, labels
+            assert items[-1]["tags"] == [1], items[-1]
+            assert items[-1]["detail"].endswith(f"the corpus says to write \u201c{house}\u201d")
+            assert all("tags" not in item for item in items[:-1]), items
+    finally:
+        client.close()
+
+
 def test_hover_on_the_house_word_names_no_other_word_the_corpus_would_prefer(
         precedent_bin, default_model, demo_index, workspace, tmp_path):
     """Hover on "sign" where the corpus writes "sign" (corpus 0.98): the model alone favours

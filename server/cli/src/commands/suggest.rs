@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use precedent_engine::assist::{Assistant, Corpora, IndexNews, OpenDocument};
+use precedent_engine::assist::{Assistant, Corpora, IndexNews, OpenDocument, SuggestedText};
 use precedent_engine::corpus::Format;
 use precedent_engine::datastore::Datastore;
-use precedent_engine::editing::{Completion, CompletionOptions};
+use precedent_engine::editing::{CompletionOptions, HintThresholds};
 use precedent_engine::evidence::SupportingSentence;
 use precedent_engine::knnlm::{CorpusIndex, IndexEntries, KnnOverrides, KnnParams};
 use precedent_engine::lm::LanguageModel;
@@ -19,7 +19,8 @@ use crate::options::GlobalOptions;
 /// Suggest the next words after TEXT, ranked by the kNN-LM, with supporting corpus sentences
 ///
 /// The same suggestions an editor gets from `precedent serve` at the end of TEXT: whole words,
-/// and a short phrase where the distribution is confident. Each shows the final probability
+/// and a short phrase where the distribution is confident; a word the corpus's style guide
+/// rules out ("Write select, not click") comes last, with the word to write instead. Each shows the final probability
 /// p, the language model's p_LM and the corpus p_kNN, and under it the corpus sentences
 /// (file:line, the word marked [like this]) whose neighbours carried the probability, with
 /// their weights. k, λ and T default to the values saved in the index by
@@ -132,7 +133,7 @@ pub fn suggest_for_text(
     corpora: &Corpora,
     text: &str,
     count: usize,
-) -> anyhow::Result<Vec<Completion>> {
+) -> anyhow::Result<Vec<SuggestedText>> {
     let text = text.trim_end();
     anyhow::ensure!(!text.is_empty(), "the text is empty: nothing to continue");
     let document = OpenDocument::new(
@@ -150,13 +151,16 @@ pub fn suggest_for_text(
     };
     let cursor = document.text.len();
     let completions = assistant
-        .completions(&document, corpora, cursor, &options, &|| true)
+        .completions(
+            &document,
+            corpora,
+            cursor,
+            &options,
+            &HintThresholds::default(),
+            &|| true,
+        )
         .context("no prose to continue in the text")?;
-    Ok(completions
-        .items
-        .into_iter()
-        .map(|suggested| suggested.completion)
-        .collect())
+    Ok(completions.items)
 }
 
 /// The index at `path` opened by `assistant` with the options' parameters, as the only
@@ -188,11 +192,18 @@ pub fn run(global: &GlobalOptions, args: &Args) -> anyhow::Result<()> {
 }
 
 /// Human-readable suggestions with their evidence.
-pub fn render(text: &str, suggestions: &[Completion]) -> String {
+pub fn render(text: &str, suggestions: &[SuggestedText]) -> String {
     let mut out = format!("{}…\n", text.trim_end());
-    for (rank, s) in suggestions.iter().enumerate() {
+    for (rank, suggested) in suggestions.iter().enumerate() {
+        let s = &suggested.completion;
+        let ruled_out = suggested
+            .ruled_out_by
+            .as_ref()
+            .map_or(String::new(), |house| {
+                format!("   (the corpus says to write \u{201c}{house}\u{201d})")
+            });
         out += &format!(
-            "  {}. {:<18} p {:>5.1}%   p_LM {:>5.1}%   p_kNN {:>5.1}%{}\n",
+            "  {}. {:<18} p {:>5.1}%   p_LM {:>5.1}%   p_kNN {:>5.1}%{}{ruled_out}\n",
             rank + 1,
             format!("{:?}", s.text),
             100.0 * s.probability,
@@ -230,11 +241,12 @@ pub fn marked(support: &SupportingSentence) -> String {
     line.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn to_json(text: &str, suggestions: &[Completion]) -> serde_json::Value {
+fn to_json(text: &str, suggestions: &[SuggestedText]) -> serde_json::Value {
     serde_json::json!({
         "text": text,
-        "suggestions": suggestions.iter().map(|s| serde_json::json!({
+        "suggestions": suggestions.iter().map(|suggested| (&suggested.completion, suggested)).map(|(s, suggested)| serde_json::json!({
             "text": s.text,
+            "ruled_out_by": suggested.ruled_out_by,
             "phrase": s.is_phrase,
             "p": s.probability,
             "p_lm": s.lm_probability,

@@ -5,7 +5,7 @@
 use std::ops::Range;
 
 use super::{word_around, Assistant, Corpora, OpenDocument, Prose};
-use crate::editing::{self, Completion, CompletionOptions, CompletionQuery};
+use crate::editing::{self, Completion, CompletionOptions, CompletionQuery, HintThresholds};
 
 /// Tokens of context at most: a longer block keeps only its end.
 const MAX_CONTEXT_TOKENS: usize = 512;
@@ -25,6 +25,9 @@ pub struct SuggestedText {
     /// cursor follows punctuation).
     pub insert: String,
     pub completion: Completion,
+    /// The house term a rule of the corpus writes instead ("select" for "click"): such an
+    /// item comes after the others and is never ghost text.
+    pub ruled_out_by: Option<String>,
 }
 
 impl Completions {
@@ -41,18 +44,21 @@ impl Completions {
                         || top.completion.knn_probability >= editing::SURE_AGREEMENT
                 })
             })
+            .filter(|suggested| suggested.ruled_out_by.is_none())
     }
 }
 
 impl Assistant {
-    /// Completions at source byte `cursor`, best first; `None` outside prose or when
-    /// `is_current` turned false before the model ran.
+    /// Completions at source byte `cursor`, best first, those a stated rule of the corpus
+    /// rules out last (the rules that hold at `hint_thresholds`); `None` outside prose or
+    /// when `is_current` turned false before the model ran.
     pub fn completions(
         &self,
         document: &OpenDocument,
         corpora: &Corpora,
         cursor: usize,
         options: &CompletionOptions,
+        hint_thresholds: &HintThresholds,
         is_current: &dyn Fn() -> bool,
     ) -> Option<Completions> {
         let text = &document.text;
@@ -129,7 +135,7 @@ impl Assistant {
                 return None;
             }
         };
-        let items = completions
+        let (mut items, ruled_out): (Vec<_>, Vec<_>) = completions
             .into_iter()
             .map(|completion| SuggestedText {
                 insert: if insert_space {
@@ -137,9 +143,11 @@ impl Assistant {
                 } else {
                     completion.text.clone()
                 },
+                ruled_out_by: editing::house_term_instead(&completion.text, &refs, hint_thresholds),
                 completion,
             })
-            .collect();
+            .partition(|suggested| suggested.ruled_out_by.is_none());
+        items.extend(ruled_out);
         Some(Completions {
             replace: prefix_start..cursor,
             items,
@@ -177,6 +185,14 @@ mod tests {
                 support_count: 0,
                 is_phrase,
             },
+            ruled_out_by: None,
+        }
+    }
+
+    fn ruled_out(text: &str, probability: f32, knn_probability: f32) -> SuggestedText {
+        SuggestedText {
+            ruled_out_by: Some("select".to_string()),
+            ..item(text, probability, knn_probability, false)
         }
     }
 
@@ -195,6 +211,8 @@ mod tests {
             (vec![item("sign", 0.15, 0.98, false)], Some("sign")),
             (vec![item("find", 0.3, 0.0, false)], None),
             (vec![item("sign", 0.15, 0.85, false)], None),
+            // A word the corpus's style guide rules out is never ghost text.
+            (vec![ruled_out("click", 0.9, 0.0)], None),
             (Vec::new(), None),
         ];
         for (items, expected) in cases {

@@ -34,6 +34,7 @@ use crate::evidence::{
 };
 use crate::knnlm::{self, CorpusIndex, KnnParams, KnnPrediction};
 use crate::lm::{log_sum_exp, Context, LmError};
+use crate::stated_rules::StatedRule;
 
 /// Tokens after the word that the substitution check scores (the rest of the sentence, at
 /// most this many). Measured with `precedent bench hints` on the Debian Reference: 6
@@ -482,63 +483,91 @@ pub fn house_variant(
 /// [`crate::stated_rules`]): where the block writes a term a rule rules out, with the house
 /// term as the fix and the rule's sentence first in the evidence. No model check: the
 /// corpus says so in words. A rule holds while the corpus avoids the term elsewhere too (at
-/// most [`MAX_AVOIDED_COUNT`], and `min_count_ratio` times less often than the house term).
-/// The block's own rules ("Write canceled, not cancelled") are no hints.
+/// most [`MAX_AVOIDED_COUNT`], and `min_count_ratio` times less often than the house term:
+/// [`holding_rules`]). The block's own rules ("Write canceled, not cancelled") are no hints.
 pub fn stated_rule_hints(
     text: &str,
     corpora: &[&CorpusIndex],
     thresholds: &HintThresholds,
 ) -> Vec<Hint> {
     let vocabulary = Vocabulary { corpora };
-    let max_avoided = vocabulary.max_avoided_count();
     let mut hints: Vec<Hint> = Vec::new();
-    for corpus in corpora {
-        for rule in corpus.stated_rules().rules() {
-            let avoided = rule.avoided_count <= max_avoided
-                && rule.house_count as f32
-                    >= thresholds.min_count_ratio * rule.avoided_count as f32;
-            if !avoided {
+    for (corpus, rule) in holding_rules(corpora, thresholds) {
+        for bytes in rule.find_in(text) {
+            let taken = hints
+                .iter()
+                .any(|h| h.bytes.start < bytes.end && bytes.start < h.bytes.end);
+            if taken || ruled_out_here(text, bytes.start) {
                 continue;
             }
-            for bytes in rule.find_in(text) {
-                let taken = hints
-                    .iter()
-                    .any(|h| h.bytes.start < bytes.end && bytes.start < h.bytes.end);
-                if taken || ruled_out_here(text, bytes.start) {
-                    continue;
+            let written = &text[bytes.clone()];
+            let capitalised = |s: &str| s.chars().next().is_some_and(char::is_uppercase);
+            let preferred = if capitalised(written) && !capitalised(&rule.house) {
+                capitalise_first(&rule.house)
+            } else {
+                rule.house.clone()
+            };
+            let stated = sentence_with_term(corpus, rule.stated_in, &rule.house);
+            let mut support: Vec<SupportingSentence> = stated.into_iter().collect();
+            for example in vocabulary.term_examples(&rule.house, EXAMPLES) {
+                if support.len() < EXAMPLES
+                    && !support.iter().any(|s| s.sentence == example.sentence)
+                {
+                    support.push(example);
                 }
-                let written = &text[bytes.clone()];
-                let capitalised = |s: &str| s.chars().next().is_some_and(char::is_uppercase);
-                let preferred = if capitalised(written) && !capitalised(&rule.house) {
-                    capitalise_first(&rule.house)
-                } else {
-                    rule.house.clone()
-                };
-                let stated = sentence_with_term(corpus, rule.stated_in, &rule.house);
-                let mut support: Vec<SupportingSentence> = stated.into_iter().collect();
-                for example in vocabulary.term_examples(&rule.house, EXAMPLES) {
-                    if support.len() < EXAMPLES
-                        && !support.iter().any(|s| s.sentence == example.sentence)
-                    {
-                        support.push(example);
-                    }
-                }
-                hints.push(Hint {
-                    bytes,
-                    kind: HintKind::StatedRule,
-                    written: written.to_string(),
-                    preferred,
-                    written_count: rule.avoided_count,
-                    preferred_count: rule.house_count,
-                    log_ratio: 0.0,
-                    lm_log_ratio: 0.0,
-                    support,
-                });
             }
+            hints.push(Hint {
+                bytes,
+                kind: HintKind::StatedRule,
+                written: written.to_string(),
+                preferred,
+                written_count: rule.avoided_count,
+                preferred_count: rule.house_count,
+                log_ratio: 0.0,
+                lm_log_ratio: 0.0,
+                support,
+            });
         }
     }
     hints.sort_by_key(|h| h.bytes.start);
     hints
+}
+
+/// The stated rules the corpora hold to: the corpus writes the ruled-out term at most
+/// [`MAX_AVOIDED_COUNT`] times (plus one per 100,000 words), and `min_count_ratio` times
+/// less often than the house term.
+fn holding_rules<'a>(
+    corpora: &'a [&'a CorpusIndex],
+    thresholds: &HintThresholds,
+) -> Vec<(&'a CorpusIndex, &'a StatedRule)> {
+    let max_avoided = Vocabulary { corpora }.max_avoided_count();
+    corpora
+        .iter()
+        .flat_map(|corpus| {
+            corpus
+                .stated_rules()
+                .rules()
+                .iter()
+                .map(move |r| (*corpus, r))
+        })
+        .filter(|(_, rule)| {
+            rule.avoided_count <= max_avoided
+                && rule.house_count as f32 >= thresholds.min_count_ratio * rule.avoided_count as f32
+        })
+        .collect()
+}
+
+/// The house term of a stated rule that `text` breaks ("select" for "click the report"), if
+/// any: for a completion, which the writer has not written yet.
+pub fn house_term_instead(
+    text: &str,
+    corpora: &[&CorpusIndex],
+    thresholds: &HintThresholds,
+) -> Option<String> {
+    holding_rules(corpora, thresholds)
+        .into_iter()
+        .find(|(_, rule)| !rule.find_in(text).is_empty())
+        .map(|(_, rule)| rule.house.clone())
 }
 
 /// Corpus sentences kept as the evidence of a spelling or capitalisation candidate.

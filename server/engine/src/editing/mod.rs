@@ -16,8 +16,9 @@ pub use completion::{
 };
 pub use hints::{
     check_key, checked_hints, checked_tokens, compare_words, corpus_count, hint_candidates,
-    hint_message, house_variant, stated_rule_hints, word_choice_hints, CheckedTokens, Comparison,
-    Hint, HintCandidate, HintKind, HintThresholds, DEFAULT_HINT_THRESHOLDS, RIGHT_CONTEXT_TOKENS,
+    hint_message, house_term_instead, house_variant, stated_rule_hints, word_choice_hints,
+    CheckedTokens, Comparison, Hint, HintCandidate, HintKind, HintThresholds,
+    DEFAULT_HINT_THRESHOLDS, RIGHT_CONTEXT_TOKENS,
 };
 pub use usage::{similar_usage, Preferred, Usage};
 pub use words::{block_ranges, corpus_word, words_with_tokens, WordAt};

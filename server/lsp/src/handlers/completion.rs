@@ -2,14 +2,15 @@
 //! completion items; textDocument/inlineCompletion (LSP 3.18): the phrase, or a sure next
 //! word, as ghost text.
 
-use precedent_engine::assist::Completions;
-use precedent_engine::editing::{Completion, CompletionOptions};
+use precedent_engine::assist::{Completions, SuggestedText};
+use precedent_engine::editing::CompletionOptions;
 use tower_lsp_server::ls_types::{
-    CompletionItem, CompletionItemKind, CompletionList, CompletionTextEdit, Documentation,
-    InlineCompletionItem, InlineCompletionResponse, MarkupContent, MarkupKind, Position, TextEdit,
+    CompletionItem, CompletionItemKind, CompletionItemTag, CompletionList, CompletionTextEdit,
+    Documentation, InlineCompletionItem, InlineCompletionResponse, MarkupContent, MarkupKind,
+    Position, TextEdit,
 };
 
-use super::{evidence_markdown, DocumentRequest};
+use super::{evidence_markdown, hint_thresholds, DocumentRequest};
 
 /// The assistant's completions at `position`, as the settings ask for them.
 fn completions_at(request: &DocumentRequest, position: Position) -> Option<Completions> {
@@ -30,7 +31,15 @@ fn completions_at(request: &DocumentRequest, position: Position) -> Option<Compl
         ..CompletionOptions::default()
     };
     let cursor = snapshot.offset(position);
-    assistant.completions(&snapshot.document, corpora, cursor, &options, is_current)
+    let thresholds = hint_thresholds(settings);
+    assistant.completions(
+        &snapshot.document,
+        corpora,
+        cursor,
+        &options,
+        &thresholds,
+        is_current,
+    )
 }
 
 /// Ghost text at `position`: the completion the assistant is sure of ([`Completions::sure`]);
@@ -60,7 +69,7 @@ pub fn completion(request: &DocumentRequest, position: Position) -> Option<Compl
         .items
         .into_iter()
         .enumerate()
-        .map(|(rank, suggested)| item(&suggested.completion, rank, suggested.insert, range))
+        .map(|(rank, suggested)| item(suggested, rank, range))
         .collect();
     Some(CompletionList {
         is_incomplete: true,
@@ -69,18 +78,24 @@ pub fn completion(request: &DocumentRequest, position: Position) -> Option<Compl
 }
 
 fn item(
-    completion: &Completion,
+    suggested: SuggestedText,
     rank: usize,
-    new_text: String,
     range: tower_lsp_server::ls_types::Range,
 ) -> CompletionItem {
+    let completion = &suggested.completion;
     let examples = match completion.support_count {
         0 => "no corpus examples".to_string(),
         1 => "1 corpus example".to_string(),
         n => format!("{n} corpus examples"),
     };
+    // A word the corpus's style guide rules out: struck through where the client shows
+    // the tag (clients that do not ignore it).
+    let ruled_out = suggested
+        .ruled_out_by
+        .as_ref()
+        .map(|house| format!(" · the corpus says to write \u{201c}{house}\u{201d}"));
     let detail = format!(
-        "{}p {:.2} (LM {:.2}, corpus {:.2}) · {examples}",
+        "{}p {:.2} (LM {:.2}, corpus {:.2}) · {examples}{}",
         if completion.is_phrase {
             "phrase · "
         } else {
@@ -88,7 +103,8 @@ fn item(
         },
         completion.probability,
         completion.lm_probability,
-        completion.knn_probability
+        completion.knn_probability,
+        ruled_out.as_deref().unwrap_or_default()
     );
     let documentation = (!completion.support.is_empty()).then(|| {
         let mut markdown = String::from("**Used like this in the corpus:**\n\n");
@@ -113,7 +129,11 @@ fn item(
         sort_text: Some(format!("{rank:04}")),
         // Clients filter by this against the typed prefix; keep every item visible.
         filter_text: Some(completion.text.clone()),
-        text_edit: Some(CompletionTextEdit::Edit(TextEdit { range, new_text })),
+        text_edit: Some(CompletionTextEdit::Edit(TextEdit {
+            range,
+            new_text: suggested.insert.clone(),
+        })),
+        tags: ruled_out.map(|_| vec![CompletionItemTag::DEPRECATED]),
         preselect: Some(rank == 0),
         ..CompletionItem::default()
     }
