@@ -48,6 +48,8 @@ pub struct Lexicon {
     by_folded: HashMap<String, Vec<String>>,
     /// Lowercased words by their number of characters, for the variant search.
     folded_by_length: HashMap<usize, Vec<String>>,
+    /// Words written, every occurrence (asked for at every word a hint considers).
+    word_count: u64,
 }
 
 impl Lexicon {
@@ -93,6 +95,7 @@ impl Lexicon {
     }
 
     fn index_folded(&mut self) {
+        self.word_count = self.forms.values().map(|f| u64::from(f.count)).sum();
         for form in self.forms.keys() {
             let folded = form.to_lowercase();
             let forms = self.by_folded.entry(folded.clone()).or_default();
@@ -155,7 +158,7 @@ impl Lexicon {
 
     /// Number of words written (every occurrence).
     pub fn word_count(&self) -> u64 {
-        self.forms.values().map(|f| u64::from(f.count)).sum()
+        self.word_count
     }
 
     /// Number of distinct word forms.
