@@ -148,18 +148,11 @@ pub fn sentence_using(
     at: SentenceRef,
     form: &str,
 ) -> Option<SupportingSentence> {
-    let document = corpus.document(at.document)?;
-    let sentence = corpus.sentence(at.document, at.sentence)?;
-    let start = lexicon::word_indices(sentence.text)
-        .find(|&(_, word)| word == form)?
-        .0;
-    Some(SupportingSentence {
-        path: Some(document.path.to_string()),
-        line: sentence.line,
-        column: sentence.column,
-        sentence: sentence.text.to_string(),
-        mark: start..start + form.len(),
-        weight: 0.0,
+    sentence_marked(corpus, at, |text| {
+        let start = lexicon::word_indices(text)
+            .find(|&(_, word)| word == form)?
+            .0;
+        Some(start..start + form.len())
     })
 }
 
@@ -170,17 +163,27 @@ pub fn sentence_with_term(
     at: SentenceRef,
     term: &str,
 ) -> Option<SupportingSentence> {
+    sentence_marked(corpus, at, |text| {
+        stated_rules::find_term(text, term, false)
+            .into_iter()
+            .next()
+    })
+}
+
+/// Corpus sentence `at` with the bytes `mark(text)` finds marked, as evidence from counts.
+fn sentence_marked(
+    corpus: &CorpusIndex,
+    at: SentenceRef,
+    mark: impl FnOnce(&str) -> Option<Range<usize>>,
+) -> Option<SupportingSentence> {
     let document = corpus.document(at.document)?;
     let sentence = corpus.sentence(at.document, at.sentence)?;
-    let mark = stated_rules::find_term(sentence.text, term, false)
-        .into_iter()
-        .next()?;
     Some(SupportingSentence {
         path: Some(document.path.to_string()),
         line: sentence.line,
         column: sentence.column,
         sentence: sentence.text.to_string(),
-        mark,
+        mark: mark(sentence.text)?,
         weight: 0.0,
     })
 }

@@ -510,11 +510,7 @@ mod tests {
         ];
         for (sentence, expected) in cases {
             let found = rules_stated_in(sentence, None);
-            let found: Vec<(&str, &str)> = found
-                .iter()
-                .map(|(a, h)| (a.as_str(), h.as_str()))
-                .collect();
-            assert_eq!(found, *expected, "{sentence}");
+            assert_eq!(pairs(&found), *expected, "{sentence}");
         }
     }
 
@@ -555,12 +551,15 @@ mod tests {
         ];
         for (before, sentence, expected) in cases {
             let found = rules_stated_in(sentence, Some(before));
-            let found: Vec<(&str, &str)> = found
-                .iter()
-                .map(|(a, h)| (a.as_str(), h.as_str()))
-                .collect();
-            assert_eq!(found, *expected, "{before} {sentence}");
+            assert_eq!(pairs(&found), *expected, "{before} {sentence}");
         }
+    }
+
+    fn pairs(found: &[(String, String)]) -> Vec<(&str, &str)> {
+        found
+            .iter()
+            .map(|(avoided, house)| (avoided.as_str(), house.as_str()))
+            .collect()
     }
 
     #[test]
