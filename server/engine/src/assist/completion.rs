@@ -135,15 +135,18 @@ impl Assistant {
                 return None;
             }
         };
+        let texts: Vec<&str> = completions.iter().map(|c| c.text.as_str()).collect();
+        let houses = editing::house_terms_instead(&texts, &refs, hint_thresholds);
         let (mut items, ruled_out): (Vec<_>, Vec<_>) = completions
             .into_iter()
-            .map(|completion| SuggestedText {
+            .zip(houses)
+            .map(|(completion, ruled_out_by)| SuggestedText {
                 insert: if insert_space {
                     format!(" {}", completion.text)
                 } else {
                     completion.text.clone()
                 },
-                ruled_out_by: editing::house_term_instead(&completion.text, &refs, hint_thresholds),
+                ruled_out_by,
                 completion,
             })
             .partition(|suggested| suggested.ruled_out_by.is_none());

@@ -491,13 +491,14 @@ pub fn stated_rule_hints(
     thresholds: &HintThresholds,
 ) -> Vec<Hint> {
     let vocabulary = Vocabulary { corpora };
+    let ruled_out = RuledOutSpans::of(text);
     let mut hints: Vec<Hint> = Vec::new();
     for (corpus, rule) in holding_rules(corpora, thresholds) {
         for bytes in rule.find_in(text) {
             let taken = hints
                 .iter()
                 .any(|h| h.bytes.start < bytes.end && bytes.start < h.bytes.end);
-            if taken || ruled_out_here(text, bytes.start) {
+            if taken || ruled_out.contains(bytes.start) {
                 continue;
             }
             let written = &text[bytes.clone()];
@@ -557,17 +558,24 @@ fn holding_rules<'a>(
         .collect()
 }
 
-/// The house term of a stated rule that `text` breaks ("select" for "click the report"), if
-/// any: for a completion, which the writer has not written yet.
-pub fn house_term_instead(
-    text: &str,
+/// For each of `texts`, the house term of a stated rule it breaks ("select" for "click the
+/// report"), if any: for completions, which the writer has not written yet. The rules that
+/// hold are found once for all of them.
+pub fn house_terms_instead(
+    texts: &[&str],
     corpora: &[&CorpusIndex],
     thresholds: &HintThresholds,
-) -> Option<String> {
-    holding_rules(corpora, thresholds)
-        .into_iter()
-        .find(|(_, rule)| !rule.find_in(text).is_empty())
-        .map(|(_, rule)| rule.house.clone())
+) -> Vec<Option<String>> {
+    let rules = holding_rules(corpora, thresholds);
+    texts
+        .iter()
+        .map(|text| {
+            rules
+                .iter()
+                .find(|(_, rule)| !rule.find_in(text).is_empty())
+                .map(|(_, rule)| rule.house.clone())
+        })
+        .collect()
 }
 
 /// Corpus sentences kept as the evidence of a spelling or capitalisation candidate.
@@ -597,6 +605,7 @@ pub fn hint_candidates<'a>(
 ) -> Vec<HintCandidate<'a>> {
     let vocabulary = Vocabulary { corpora };
     let mut candidates = Vec::new();
+    let ruled_out = RuledOutSpans::of(&analysis.text);
     for word in &analysis.words {
         if word.token_index < thresholds.min_context_tokens {
             continue;
@@ -608,7 +617,7 @@ pub fn hint_candidates<'a>(
         {
             continue;
         }
-        if ruled_out_here(&analysis.text, word.bytes.start) {
+        if ruled_out.contains(word.bytes.start) {
             continue;
         }
         let initial = sentence_initial(&analysis.text, word.bytes.start);
@@ -1025,13 +1034,30 @@ fn lm_preference(word: &WordAnalysis, token: u32) -> f32 {
     }
 }
 
-/// Whether the word at byte `offset` is named as a word to avoid, not used: "Write canceled,
-/// not cancelled" is a style rule, as the lexicon reads it in the corpus
-/// ([`crate::stated_rules::avoided_span`]).
-fn ruled_out_here(text: &str, offset: usize) -> bool {
-    let start = sentence_start(text, offset);
-    let sentence = &text[start..offset + sentence_end(&text[offset..])];
-    crate::stated_rules::avoided_span(sentence).contains(&(offset - start))
+/// The bytes of a block that name words to avoid, not use them: "Write canceled, not
+/// cancelled" is a style rule, as the lexicon reads it in the corpus
+/// ([`crate::stated_rules::avoided_span`]). Found once per block, sentence by sentence.
+struct RuledOutSpans(Vec<Range<usize>>);
+
+impl RuledOutSpans {
+    fn of(text: &str) -> RuledOutSpans {
+        let mut spans = Vec::new();
+        let mut start = 0;
+        while start < text.len() {
+            let end = start + sentence_end(&text[start..]);
+            let span = crate::stated_rules::avoided_span(&text[start..end]);
+            if !span.is_empty() {
+                spans.push(start + span.start..start + span.end);
+            }
+            start = end;
+        }
+        RuledOutSpans(spans)
+    }
+
+    /// Whether the word at byte `offset` is in one.
+    fn contains(&self, offset: usize) -> bool {
+        self.0.iter().any(|span| span.contains(&offset))
+    }
 }
 
 /// Whether the word at byte `offset` is its sentence's first.
@@ -1590,7 +1616,11 @@ mod tests {
         ];
         for (text, word, ruled_out) in cases {
             let offset = text.find(word).unwrap();
-            assert_eq!(ruled_out_here(text, offset), ruled_out, "{word} in {text}");
+            assert_eq!(
+                RuledOutSpans::of(text).contains(offset),
+                ruled_out,
+                "{word} in {text}"
+            );
         }
     }
 

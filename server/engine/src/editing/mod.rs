@@ -16,7 +16,7 @@ pub use completion::{
 };
 pub use hints::{
     check_key, checked_hints, checked_tokens, compare_words, corpus_count, hint_candidates,
-    hint_message, house_term_instead, house_variant, stated_rule_hints, word_choice_hints,
+    hint_message, house_terms_instead, house_variant, stated_rule_hints, word_choice_hints,
     CheckedTokens, Comparison, Hint, HintCandidate, HintKind, HintThresholds,
     DEFAULT_HINT_THRESHOLDS, RIGHT_CONTEXT_TOKENS,
 };
